@@ -1,0 +1,121 @@
+"""``create_app(settings)``: the one place where the server is assembled."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import fastapi_offline
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from redis.asyncio import Redis
+from starlette.responses import HTMLResponse, Response
+from starlette.staticfiles import StaticFiles
+
+import rostra
+from rostra.api import mount_routes
+from rostra.auth.authenticator import CredentialAuthenticator
+from rostra.core.config import Settings, get_settings
+from rostra.core.db import Database
+from rostra.core.errors import ServiceUnavailable, error_response, install_error_handlers
+from rostra.core.listing import CursorCodec
+from rostra.core.logging import configure_logging
+from rostra.core.metrics import Metrics
+from rostra.core.middleware import RequestContextMiddleware
+from rostra.lib.passwords import BoundedPasswordHasher, PasswordHasherBusy
+from rostra.system.health import HealthChecker
+
+DOCS_STATIC = Path(fastapi_offline.__file__).parent / "static"
+
+DESCRIPTION = """Rostra's platform API. Authenticate with `Authorization: Bearer <credential>`:
+an API key (`sk_live_...`, `test_sk_...`) or a login access token from `POST /api/v1/auth/login`.
+Every route under `/api/v1` also answers under `/v1`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    db = Database(settings)
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await db.dispose()
+        if redis is not None:
+            await redis.aclose()
+
+    app = FastAPI(
+        title="Rostra API",
+        version=rostra.__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        max_body_size=settings.max_body_bytes,
+        lifespan=lifespan,
+    )
+    metrics = Metrics()
+    app.state.settings = settings
+    app.state.db = db
+    app.state.redis = redis
+    app.state.metrics = metrics
+    app.state.started_at = time.monotonic()
+    app.state.cursor_codec = CursorCodec(settings.signing_key())
+    app.state.authenticator = CredentialAuthenticator(db, settings)
+    app.state.password_hasher = BoundedPasswordHasher(
+        concurrency=settings.password_hash_concurrency, queue=settings.password_hash_queue
+    )
+    app.state.health = HealthChecker(
+        {"database": db.ping, "redis": redis.ping if redis is not None else None},
+        settings.health_cache_seconds,
+    )
+
+    install_error_handlers(app)
+
+    async def on_hasher_busy(request: Request, _: Exception) -> Response:
+        busy = ServiceUnavailable("Too many sign-ins at once; retry in a moment")
+        busy.headers["Retry-After"] = "1"
+        return error_response(request, busy)
+
+    app.add_exception_handler(PasswordHasherBusy, on_hasher_busy)
+    mount_routes(app)
+    _mount_docs(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Swagger UI from files shipped in the package: /docs works with no network."""
+    app.mount("/docs/static", StaticFiles(directory=DOCS_STATIC), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Rostra API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon.png",
+        )
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"}
+        }
+        schema["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from rostra.auth import service
+from rostra.auth.models import AuthSession
+from rostra.auth.schemas import LoginRequest, LogoutRequest, RefreshRequest, SessionOut, TokenPair
+from rostra.core.bodies import openapi_json_or_form, read_json_or_form
+from rostra.core.deps import (
+    CurrentPrincipal,
+    CursorCodecDep,
+    DatabaseDep,
+    OptionalPrincipal,
+    PasswordHasherDep,
+    SessionDep,
+    SettingsDep,
+    list_params,
+)
+from rostra.core.errors import AuthenticationRequired, Forbidden, Invalid
+from rostra.core.http import resource_response
+from rostra.core.listing import ListParams, ListSpec, paginate
+from rostra.users import service as users
+from rostra.users.schemas import UserCreate, UserOut
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+SESSION_LIST = ListSpec(
+    id_column=AuthSession.id,
+    sort_columns={"last_used_at": AuthSession.last_used_at, "created_at": AuthSession.created_at},
+    default_sort="last_used_at",
+)
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _token_response(pair: TokenPair) -> Response:
+    return Response(pair.model_dump_json(), headers=NO_STORE, media_type="application/json")
+
+
+@router.post(
+    "/login",
+    response_model=TokenPair,
+    summary="Sign in with a username or email and a password (JSON or form)",
+    openapi_extra=openapi_json_or_form(LoginRequest),
+)
+async def login(
+    request: Request, session: SessionDep, hasher: PasswordHasherDep, settings: SettingsDep
+) -> Response:
+    data = await read_json_or_form(request, LoginRequest)
+    pair = await service.login(
+        session,
+        login=data.login,
+        password=data.password,
+        hasher=hasher,
+        settings=settings,
+        device=request.headers.get("user-agent"),
+        ip=_client_ip(request),
+    )
+    return _token_response(pair)
+
+
+@router.post(
+    "/refresh",
+    response_model=TokenPair,
+    summary="Trade a refresh token for a new pair (the old one dies)",
+    openapi_extra=openapi_json_or_form(RefreshRequest),
+)
+async def refresh(request: Request, db: DatabaseDep, settings: SettingsDep) -> Response:
+    data = await read_json_or_form(request, RefreshRequest)
+    # Not SessionDep: ending a session on reuse must commit even though the answer is a 401.
+    async with db.session_scope() as session:
+        outcome = await service.refresh(session, presented=data.refresh_token, settings=settings)
+    if isinstance(outcome, service.ReuseDetected):
+        raise AuthenticationRequired(
+            "This refresh token was already used; the session has been ended for safety"
+        )
+    return _token_response(outcome)
+
+
+@router.post("/logout", status_code=204, summary="End the current session")
+async def logout(
+    session: SessionDep, principal: OptionalPrincipal, data: LogoutRequest | None = None
+) -> Response:
+    if data is not None and data.refresh_token:
+        auth_session = await service.session_of_refresh_token(session, data.refresh_token)
+        if auth_session is None or (
+            principal is not None and principal.user_id != auth_session.user_id
+        ):
+            raise AuthenticationRequired("This refresh token is not valid")
+    elif principal is not None and principal.credential == "session":
+        auth_session = await service.get_session(
+            session, session_id=int(principal.credential_id), user_id=principal.user_id
+        )
+    elif principal is None:
+        raise AuthenticationRequired()
+    else:
+        raise Invalid.field("refresh_token", "Send the refresh token of the session to end")
+    await service.end_session(session, auth_session=auth_session)
+    return Response(status_code=204)
+
+
+@router.get("/sessions", response_model=list[SessionOut], summary="Your signed-in sessions")
+async def list_sessions(
+    request: Request,
+    session: SessionDep,
+    codec: CursorCodecDep,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
+    params: Annotated[ListParams, Depends(list_params(SESSION_LIST))],
+) -> Response:
+    current = principal.credential_id if principal.credential == "session" else None
+    query = service.active_sessions(user_id=principal.user_id, settings=settings)
+    return await paginate(
+        session,
+        request,
+        query,
+        SESSION_LIST,
+        params,
+        codec,
+        lambda row: SessionOut(
+            id=row.id,
+            device=row.device,
+            ip=row.ip,
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            current=str(row.id) == current,
+        ),
+    )
+
+
+@router.delete("/sessions/{session_id}", status_code=204, summary="End one of your sessions")
+async def end_session(session_id: int, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    auth_session = await service.get_session(
+        session, session_id=session_id, user_id=principal.user_id
+    )
+    await service.end_session(session, auth_session=auth_session)
+    return Response(status_code=204)
+
+
+@router.post("/register", status_code=201, response_model=UserOut, summary="Sign up")
+async def register(
+    request: Request,
+    data: UserCreate,
+    session: SessionDep,
+    hasher: PasswordHasherDep,
+    settings: SettingsDep,
+) -> Response:
+    if not settings.registration_open:
+        raise Forbidden("Registration is closed on this server")
+    if not data.password:
+        raise Invalid.field("password", "This field is required")
+    user = await users.create_user(session, data=data, hasher=hasher, actor=None)
+    return resource_response(
+        request,
+        users.to_out(user, viewer=None).model_copy(update={"email": user.email}),
+        status_code=201,
+        headers={"Location": str(request.url_for("get_user", user_id=user.id))},
+    )

@@ -1,0 +1,116 @@
+"""The dependencies every router declares, as ``Annotated`` aliases declared once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rostra.core.config import Settings
+from rostra.core.db import Database
+from rostra.core.errors import AuthenticationRequired, Forbidden
+from rostra.core.listing import CursorCodec, ListParams, ListSpec, parse_list_params
+from rostra.core.security import Action, Authenticator, Principal
+from rostra.lib.passwords import BoundedPasswordHasher
+
+
+def get_settings_from_app(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.db
+    return database
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A transaction for the request, committed before the response is sent."""
+    async with get_database(request).session_scope() as session:
+        yield session
+
+
+def bearer_credential(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise AuthenticationRequired("The Authorization header must be 'Bearer <credential>'")
+    return credential.strip()
+
+
+async def get_optional_principal(request: Request) -> Principal | None:
+    """The caller, or None when no credential was sent; a bad credential is still a 401."""
+    cached = request.scope.get("state", {}).get("principal")
+    if isinstance(cached, Principal):
+        return cached
+    credential = bearer_credential(request)
+    if credential is None:
+        return None
+    authenticator: Authenticator = request.app.state.authenticator
+    principal = await authenticator.authenticate(credential)
+    request.state.principal = principal
+    return principal
+
+
+async def get_principal(
+    principal: Annotated[Principal | None, Depends(get_optional_principal)],
+) -> Principal:
+    if principal is None:
+        raise AuthenticationRequired()
+    return principal
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_from_app)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal)]
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_scope(action: Action, resource: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the caller, whose credential must allow ``action`` on ``resource``."""
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if not principal.allows(action, resource):
+            raise Forbidden(f"This credential lacks the '{resource}:{action}' or '{action}' scope")
+        return principal
+
+    return dependency
+
+
+def require_admin() -> Callable[..., Awaitable[Principal]]:
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if not principal.is_admin:
+            raise Forbidden("Only administrators may do this")
+        return principal
+
+    return dependency
+
+
+def get_password_hasher(request: Request) -> BoundedPasswordHasher:
+    hasher: BoundedPasswordHasher = request.app.state.password_hasher
+    return hasher
+
+
+PasswordHasherDep = Annotated[BoundedPasswordHasher, Depends(get_password_hasher)]
+
+
+def list_params(spec: ListSpec) -> Callable[[Request], ListParams]:
+    """A dependency: the strictly parsed query string of a list described by ``spec``."""
+
+    def dependency(request: Request) -> ListParams:
+        return parse_list_params(request, spec, request.app.state.cursor_codec)
+
+    return dependency
+
+
+def get_cursor_codec(request: Request) -> CursorCodec:
+    codec: CursorCodec = request.app.state.cursor_codec
+    return codec
+
+
+CursorCodecDep = Annotated[CursorCodec, Depends(get_cursor_codec)]

@@ -1,0 +1,316 @@
+"""The one list machinery: offset, page and cursor pagination, sorting, search and filters.
+
+A domain describes its list once with a ``ListSpec`` (sortable columns, filters, searchable
+columns); ``parse_list_params`` reads the query string strictly (an unknown parameter, a value
+over the maximum or an unknown sort field is a 400 naming the parameter) and ``paginate`` runs
+the query and writes the contract's envelope and ``Link`` header (section 5).
+
+Cursors are keyset positions ``(sort value, id)`` signed with the server key, so a page deep in
+a million rows costs what the first page costs, rows inserted meanwhile are neither skipped nor
+repeated, and a forged cursor is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+import orjson
+from fastapi import Request
+from pydantic import BaseModel
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+from starlette.responses import Response
+
+from rostra.core.errors import Invalid
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 100
+DEFAULT_PER_PAGE = 20
+Mode = Literal["offset", "page", "cursor"]
+COMMON_PARAMS = frozenset(
+    {"limit", "offset", "page", "per_page", "cursor", "include_total", "sort", "order"}
+)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A query parameter that narrows the list: ``parse`` turns the text into a value (raising
+    ValueError with a message), ``apply`` turns the value into a WHERE clause."""
+
+    apply: Callable[[Any], ColumnElement[bool]]
+    parse: Callable[[str], Any] = str
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    id_column: Any
+    sort_columns: Mapping[str, Any]
+    default_sort: str = "created_at"
+    default_order: Literal["asc", "desc"] = "desc"
+    filters: Mapping[str, Filter] = field(default_factory=dict)
+    search_columns: Sequence[Any] = ()
+    created_column: Any | None = None
+
+    def allowed_params(self) -> frozenset[str]:
+        names = set(COMMON_PARAMS) | set(self.filters)
+        if self.search_columns:
+            names.add("search")
+        if self.created_column is not None:
+            names |= {"created_after", "created_before"}
+        return frozenset(names)
+
+
+@dataclass(frozen=True)
+class ListParams:
+    mode: Mode
+    limit: int
+    offset: int
+    page: int
+    sort: str
+    order: Literal["asc", "desc"]
+    cursor: tuple[Any, int] | None
+    include_total: bool
+    where: tuple[ColumnElement[bool], ...]
+
+
+def _int_param(params: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Invalid.field(name, "Must be a whole number") from None
+    if value < lo or value > hi:
+        raise Invalid.field(name, f"Must be between {lo} and {hi}")
+    return value
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 date or time; one without an offset is taken as UTC."""
+    try:
+        value = datetime.fromisoformat(text.replace(" ", "+"))
+    except ValueError:
+        try:
+            value = datetime.combine(date.fromisoformat(text), datetime.min.time())
+        except ValueError:
+            raise ValueError("Must be an ISO 8601 time such as 2024-01-15T10:30:00Z") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _bool_param(params: Mapping[str, str], name: str) -> bool:
+    raw = params.get(name, "false").lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise Invalid.field(name, "Must be true or false")
+    return raw in ("true", "1")
+
+
+class CursorCodec:
+    """Signed, opaque keyset positions."""
+
+    def __init__(self, key: str) -> None:
+        self._key = hashlib.sha256(b"rostra-cursor:" + key.encode()).digest()
+
+    def _sign(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()[:12]
+
+    def encode(self, sort: str, order: str, value: Any, last_id: int) -> str:
+        if isinstance(value, datetime):
+            value = {"t": value.astimezone(UTC).isoformat()}
+        payload = orjson.dumps([sort, order, value, last_id])
+        return base64.urlsafe_b64encode(self._sign(payload) + payload).rstrip(b"=").decode()
+
+    def decode(self, text: str, sort: str, order: str) -> tuple[Any, int]:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            signature, payload = raw[:12], raw[12:]
+            if not hmac.compare_digest(signature, self._sign(payload)):
+                raise ValueError("bad signature")
+            cursor_sort, cursor_order, value, last_id = orjson.loads(payload)
+        except (ValueError, binascii.Error, orjson.JSONDecodeError, TypeError):
+            raise Invalid.field("cursor", "This cursor is not valid") from None
+        if (cursor_sort, cursor_order) != (sort, order):
+            raise Invalid.field("cursor", "This cursor was made for another sort order")
+        if isinstance(value, dict) and "t" in value:
+            value = datetime.fromisoformat(value["t"])
+        return value, int(last_id)
+
+
+def parse_list_params(request: Request, spec: ListSpec, codec: CursorCodec) -> ListParams:
+    params = request.query_params
+    allowed = spec.allowed_params()
+    for name in params:
+        if name not in allowed:
+            raise Invalid.field(name, "Unknown query parameter")
+    for name in params:
+        if len(params.getlist(name)) > 1:
+            raise Invalid.field(name, "Give this parameter once")
+
+    mode: Mode = "offset"
+    if "cursor" in params:
+        mode = "cursor"
+    elif "page" in params or "per_page" in params:
+        mode = "page"
+    if mode != "offset" and "offset" in params:
+        raise Invalid.field("offset", "Cannot be combined with page or cursor")
+
+    sort_param = params.get("sort", spec.default_sort)
+    order: Literal["asc", "desc"] = spec.default_order
+    if sort_param.startswith("-"):
+        sort_param, order = sort_param[1:], "desc"
+        if "order" in params:
+            raise Invalid.field("order", "Cannot be combined with sort=-field")
+    elif "sort" in params:
+        order = "asc"
+    if "order" in params:
+        if params["order"] not in ("asc", "desc"):
+            raise Invalid.field("order", "Must be asc or desc")
+        order = params["order"]  # type: ignore[assignment]
+    if sort_param not in spec.sort_columns:
+        known = ", ".join(sorted(spec.sort_columns))
+        raise Invalid.field("sort", f"Cannot sort by '{sort_param}'; sort by one of: {known}")
+
+    if mode == "page":
+        limit = _int_param(params, "per_page", DEFAULT_PER_PAGE, 1, MAX_LIMIT)
+    else:
+        limit = _int_param(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    page = _int_param(params, "page", 1, 1, 10_000_000)
+    offset = _int_param(params, "offset", 0, 0, 100_000_000)
+    if mode == "page":
+        offset = (page - 1) * limit
+    cursor = codec.decode(params["cursor"], sort_param, order) if mode == "cursor" else None
+
+    where: list[ColumnElement[bool]] = []
+    for name, spec_filter in spec.filters.items():
+        if name in params:
+            try:
+                value = spec_filter.parse(params[name])
+            except ValueError as exc:
+                raise Invalid.field(name, str(exc)) from None
+            where.append(spec_filter.apply(value))
+    if "search" in params and params["search"].strip():
+        term = params["search"].strip().lower()
+        where.append(
+            or_(*(func.lower(col).contains(term, autoescape=True) for col in spec.search_columns))
+        )
+    for name, op in (("created_after", "gt"), ("created_before", "lt")):
+        if name in params:
+            try:
+                moment = parse_time(params[name])
+            except ValueError as exc:
+                raise Invalid.field(name, str(exc)) from None
+            column = spec.created_column
+            where.append(column > moment if op == "gt" else column < moment)
+
+    return ListParams(
+        mode=mode,
+        limit=limit,
+        offset=offset,
+        page=page,
+        sort=sort_param,
+        order=order,
+        cursor=cursor,
+        include_total=mode != "cursor" or _bool_param(params, "include_total"),
+        where=tuple(where),
+    )
+
+
+def _keyset_after(sort_col: Any, id_col: Any, order: str, value: Any, last_id: int) -> Any:
+    if order == "desc":
+        return or_(sort_col < value, and_(sort_col == value, id_col < last_id))
+    return or_(sort_col > value, and_(sort_col == value, id_col > last_id))
+
+
+def _link(request: Request, **changes: Any) -> str:
+    query = {k: v for k, v in request.query_params.items() if k not in ("offset", "page", "cursor")}
+    query.update({k: v for k, v in changes.items() if v is not None})
+    return f"<{request.url.replace(query=urlencode(query))}>"
+
+
+async def paginate(
+    session: AsyncSession,
+    request: Request,
+    query: Select[Any],
+    spec: ListSpec,
+    params: ListParams,
+    codec: CursorCodec,
+    render: Callable[[Any], BaseModel],
+) -> Response:
+    """Run ``query`` (a select of one entity) narrowed by ``params`` and answer the list."""
+    sort_col = spec.sort_columns[params.sort]
+    if params.where:
+        query = query.where(*params.where)
+    total = None
+    if params.include_total:
+        count_query = select(func.count()).select_from(query.order_by(None).subquery())
+        total = int(await session.scalar(count_query) or 0)
+    if params.order == "desc":
+        page_query = query.order_by(sort_col.desc(), spec.id_column.desc())
+    else:
+        page_query = query.order_by(sort_col.asc(), spec.id_column.asc())
+    if params.cursor is not None:
+        page_query = page_query.where(
+            _keyset_after(sort_col, spec.id_column, params.order, *params.cursor)
+        )
+    elif params.offset:
+        page_query = page_query.offset(params.offset)
+    rows = list((await session.scalars(page_query.limit(params.limit + 1))).all())
+    has_more = len(rows) > params.limit
+    rows = rows[: params.limit]
+    next_cursor = None
+    if has_more and rows:
+        last = rows[-1]
+        sort_value = getattr(last, sort_col.key)
+        next_cursor = codec.encode(params.sort, params.order, sort_value, last.id)
+
+    pagination: dict[str, Any]
+    links = []
+    if params.mode == "cursor":
+        pagination = {"limit": params.limit, "has_more": has_more, "next_cursor": next_cursor}
+        if total is not None:
+            pagination["total"] = total
+        if next_cursor:
+            links.append(_link(request, cursor=next_cursor) + '; rel="next"')
+    elif params.mode == "page":
+        pages = math.ceil((total or 0) / params.limit)
+        pagination = {
+            "page": params.page,
+            "per_page": params.limit,
+            "total": total,
+            "pages": pages,
+            "has_more": has_more,
+            "next_cursor": next_cursor,
+        }
+        if has_more:
+            links.append(_link(request, page=params.page + 1) + '; rel="next"')
+        if params.page > 1:
+            links.append(_link(request, page=params.page - 1) + '; rel="prev"')
+    else:
+        pagination = {
+            "limit": params.limit,
+            "offset": params.offset,
+            "total": total,
+            "has_more": has_more,
+            "next_cursor": next_cursor,
+        }
+        if has_more:
+            links.append(_link(request, offset=params.offset + params.limit) + '; rel="next"')
+        if params.offset > 0:
+            prev_offset = max(0, params.offset - params.limit)
+            links.append(_link(request, offset=prev_offset) + '; rel="prev"')
+
+    rendered = [render(row) for row in rows]
+    items = b",".join(item.__pydantic_serializer__.to_json(item) for item in rendered)
+    body = b'{"data":[' + items + b'],"pagination":' + orjson.dumps(pagination) + b"}"
+    headers = {"Link": ", ".join(links)} if links else None
+    return Response(body, headers=headers, media_type="application/json")

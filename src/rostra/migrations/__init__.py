@@ -1,0 +1,1 @@
+"""Alembic migrations; ``rostra.migrations.runner`` applies them."""

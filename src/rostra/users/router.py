@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
+from starlette.responses import Response
+
+from rostra.core.deps import (
+    CursorCodecDep,
+    DatabaseDep,
+    PasswordHasherDep,
+    SessionDep,
+    list_params,
+    require_admin,
+    require_scope,
+)
+from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
+from rostra.core.listing import Filter, ListParams, ListSpec, paginate
+from rostra.core.security import Principal
+from rostra.users import service
+from rostra.users.models import User
+from rostra.users.schemas import UserCreate, UserOut, UserReplace, UserUpdate
+
+router = APIRouter(tags=["users"])
+
+Reader = Annotated[Principal, Depends(require_scope("read", "users"))]
+Writer = Annotated[Principal, Depends(require_scope("write", "users"))]
+Admin = Annotated[Principal, Depends(require_admin())]
+
+USER_LIST = ListSpec(
+    id_column=User.id,
+    sort_columns={
+        "created_at": User.created_at,
+        "updated_at": User.updated_at,
+        "username": User.username,
+        "id": User.id,
+    },
+    filters={
+        "role": Filter(apply=lambda role: User.role == role, parse=str),
+        "plan": Filter(apply=lambda plan: User.plan == plan, parse=str),
+    },
+    search_columns=(User.username, User.name),
+    created_column=User.created_at,
+)
+
+
+def _etag(user: User, viewer: Principal) -> str:
+    return etag_of(resource_body(service.to_out(user, viewer=viewer)))
+
+
+@router.get("/user", response_model=UserOut, summary="The signed-in user")
+async def get_current_user(request: Request, db: DatabaseDep, principal: Reader) -> Response:
+    # The hot path: the caller's own representation is cached until they change.
+    key = f"self:{principal.user_id}:{principal.livemode}"
+    body = db.caches.user_views.get(key)
+    if body is None:
+        async with db.session_scope() as session:
+            user = await service.get_user(session, principal.user_id)
+            body = resource_body(service.to_out(user, viewer=principal))
+        db.caches.user_views.put(key, body, user_id=principal.user_id)
+    return resource_response(request, body)
+
+
+@router.patch("/user", response_model=UserOut, summary="Change the signed-in user")
+async def update_current_user(
+    request: Request,
+    data: UserUpdate,
+    session: SessionDep,
+    hasher: PasswordHasherDep,
+    principal: Writer,
+) -> Response:
+    user = await service.get_user(session, principal.user_id)
+    check_if_match(request, _etag(user, principal))
+    user = await service.update_user(session, user=user, data=data, hasher=hasher, actor=principal)
+    return resource_response(request, service.to_out(user, viewer=principal))
+
+
+@router.get("/users", response_model=list[UserOut], summary="List users")
+async def list_users(
+    request: Request,
+    session: SessionDep,
+    codec: CursorCodecDep,
+    principal: Reader,
+    params: Annotated[ListParams, Depends(list_params(USER_LIST))],
+) -> Response:
+    return await paginate(
+        session,
+        request,
+        select(User),
+        USER_LIST,
+        params,
+        codec,
+        lambda user: service.to_out(user, viewer=principal),
+    )
+
+
+@router.post("/users", status_code=201, response_model=UserOut, summary="Create a user (admins)")
+async def create_user(
+    request: Request,
+    data: UserCreate,
+    session: SessionDep,
+    hasher: PasswordHasherDep,
+    principal: Admin,
+    _: Writer,
+) -> Response:
+    user = await service.create_user(session, data=data, hasher=hasher, actor=principal)
+    return resource_response(
+        request,
+        service.to_out(user, viewer=principal),
+        status_code=201,
+        headers={"Location": str(request.url_for("get_user", user_id=user.id))},
+    )
+
+
+@router.get("/users/{user_id}", response_model=UserOut, summary="Get a user")
+async def get_user(
+    request: Request, user_id: int, session: SessionDep, principal: Reader
+) -> Response:
+    user = await service.get_user(session, user_id)
+    return resource_response(request, service.to_out(user, viewer=principal))
+
+
+@router.put("/users/{user_id}", response_model=UserOut, summary="Replace a user")
+async def replace_user(
+    request: Request,
+    user_id: int,
+    data: UserReplace,
+    session: SessionDep,
+    hasher: PasswordHasherDep,
+    principal: Writer,
+) -> Response:
+    user = await service.get_user(session, user_id)
+    service.check_may_change(principal, user_id)
+    check_if_match(request, _etag(user, principal))
+    user = await service.replace_user(session, user=user, data=data, hasher=hasher, actor=principal)
+    return resource_response(request, service.to_out(user, viewer=principal))
+
+
+@router.patch("/users/{user_id}", response_model=UserOut, summary="Change a user")
+async def update_user(
+    request: Request,
+    user_id: int,
+    data: UserUpdate,
+    session: SessionDep,
+    hasher: PasswordHasherDep,
+    principal: Writer,
+) -> Response:
+    user = await service.get_user(session, user_id)
+    service.check_may_change(principal, user_id)
+    check_if_match(request, _etag(user, principal))
+    user = await service.update_user(session, user=user, data=data, hasher=hasher, actor=principal)
+    return resource_response(request, service.to_out(user, viewer=principal))
+
+
+@router.delete("/users/{user_id}", status_code=204, summary="Delete a user")
+async def delete_user(
+    request: Request, user_id: int, session: SessionDep, principal: Writer
+) -> Response:
+    user = await service.get_user(session, user_id)
+    service.check_may_change(principal, user_id)
+    check_if_match(request, _etag(user, principal))
+    await service.delete_user(session, user=user)
+    return Response(status_code=204)
