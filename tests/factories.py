@@ -39,8 +39,9 @@ async def make_user(
     app: FastAPI, *, role: str = "member", plan: str = "free", **fields: Any
 ) -> User:
     n = next(_counter)
-    profile = {k: fields.pop(k) for k in ("first_name", "last_name", "timezone", "language")
-               if k in fields}
+    profile = {
+        k: fields.pop(k) for k in ("first_name", "last_name", "timezone", "language") if k in fields
+    }
     data = UserCreate(
         username=fields.pop("username", f"user{n}"),
         email=fields.pop("email", f"user{n}@example.com"),

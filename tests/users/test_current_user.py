@@ -21,7 +21,8 @@ async def test_get_current_user_with_api_key(app: FastAPI, client: httpx.AsyncCl
     }
     assert body["created_at"].endswith("Z")
     assert body["livemode"] is True
-    assert "password" not in response.text and "argon2" not in response.text
+    assert "password" not in response.text
+    assert "argon2" not in response.text
     assert response.headers["API-Version"] == "v1"
     assert response.headers["X-Request-ID"].startswith("req_")
     assert response.headers["ETag"]

@@ -59,7 +59,9 @@ async def list_keys(
 
 
 @router.get("/api-keys/{key_id}", response_model=ApiKeyOut, summary="Get a key")
-async def get_key(request: Request, key_id: int, session: SessionDep, principal: Reader) -> Response:
+async def get_key(
+    request: Request, key_id: int, session: SessionDep, principal: Reader
+) -> Response:
     key = await service.get_key(session, key_id=key_id, actor=principal)
     return resource_response(request, service.to_out(key))
 

@@ -94,4 +94,3 @@ async def revoke_key(session: AsyncSession, *, key: ApiKey) -> None:
         key.revoked_at = utcnow()
         await session.flush()
     forget_user_after_commit(session, key.user_id)
-

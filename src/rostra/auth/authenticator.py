@@ -127,4 +127,3 @@ class CredentialAuthenticator:
             scopes=scopes,
             livemode=livemode,
         )
-

@@ -136,7 +136,9 @@ async def list_sessions(
 
 
 @router.delete("/sessions/{session_id}", status_code=204, summary="End one of your sessions")
-async def end_session(session_id: int, session: SessionDep, principal: CurrentPrincipal) -> Response:
+async def end_session(
+    session_id: int, session: SessionDep, principal: CurrentPrincipal
+) -> Response:
     auth_session = await service.get_session(
         session, session_id=session_id, user_id=principal.user_id
     )

@@ -90,7 +90,10 @@ async def open_session(
 ) -> TokenPair:
     now = utcnow()
     auth_session = AuthSession(
-        user_id=user.id, device=(device or "")[:200] or None, ip=ip, created_at=now,
+        user_id=user.id,
+        device=(device or "")[:200] or None,
+        ip=ip,
+        created_at=now,
         last_used_at=now,
     )
     session.add(auth_session)
@@ -142,14 +145,14 @@ async def refresh(
 
     rotated_at = token.rotated_at or now
     if now - rotated_at <= timedelta(seconds=settings.refresh_grace_seconds):
-        successor = (
+        issued = (
             await session.scalars(
                 select(RefreshToken).where(RefreshToken.token_hash == fast_hash(successor_plain))
             )
         ).first()
-        if successor is not None:
+        if issued is not None:
             return _pair(
-                settings, user_id=auth_session.user_id, token=successor, plain=successor_plain
+                settings, user_id=auth_session.user_id, token=issued, plain=successor_plain
             )
     await end_session(session, auth_session=auth_session, reason="refresh_token_reused")
     return ReuseDetected(session_id=auth_session.id)
@@ -182,7 +185,7 @@ async def get_session(session: AsyncSession, *, session_id: int, user_id: int) -
     return auth_session
 
 
-def active_sessions(*, user_id: int, settings: Settings) -> Select[tuple[AuthSession]]:
+def active_sessions(*, user_id: int, settings: Settings) -> Select[AuthSession]:
     """The user's sessions that are neither ended nor idle past the refresh-token lifetime."""
     horizon = utcnow() - timedelta(seconds=settings.refresh_token_ttl_seconds)
     return select(AuthSession).where(

@@ -30,9 +30,7 @@ def load_settings() -> Settings:
         fail(f"invalid setting {name}: {first['msg'].removeprefix('Value error, ')}", 2)
 
 
-def run_with_database(
-    settings: Settings, work: Callable[[Database], Coroutine[Any, Any, T]]
-) -> T:
+def run_with_database(settings: Settings, work: Callable[[Database], Coroutine[Any, Any, T]]) -> T:
     """Run ``work`` against the database, turning API errors into one line and exit 1."""
 
     async def runner() -> T:
@@ -49,5 +47,3 @@ def run_with_database(
         fail(exc.message + (f" ({details})" if details else ""))
     except OSError as exc:
         fail(f"cannot reach the database: {exc}")
-
-

@@ -11,8 +11,8 @@ from rostra.api_keys.models import ApiKey
 from rostra.api_keys.schemas import ApiKeyCreate
 from rostra.cli.common import fail, load_settings, run_with_database
 from rostra.core.db import Database
-from rostra.core.security import OPERATOR
 from rostra.core.errors import NotFound
+from rostra.core.security import OPERATOR
 from rostra.users.models import User
 from rostra.users.service import find_by_login
 
@@ -23,7 +23,7 @@ app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 def create(
     user: str = typer.Option(..., "--user", help="Username or email of the key's owner."),
     test: bool = typer.Option(False, "--test", help="A test key (test_sk_...) for the sandbox."),
-    scope: list[str] = typer.Option(  # noqa: B008
+    scope: list[str] = typer.Option(
         [], "--scope", help="read, write, admin or resource:read|write; repeatable."
     ),
     name: str = typer.Option("CLI key", help="A name to recognise the key by."),

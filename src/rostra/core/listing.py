@@ -59,7 +59,7 @@ class ListSpec:
     default_order: Literal["asc", "desc"] = "desc"
     filters: Mapping[str, Filter] = field(default_factory=dict)
     search_columns: Sequence[Any] = ()
-    created_column: Any | None = None
+    created_column: Any = None
 
     def allowed_params(self) -> frozenset[str]:
         names = set(COMMON_PARAMS) | set(self.filters)
@@ -210,6 +210,7 @@ def parse_list_params(request: Request, spec: ListSpec, codec: CursorCodec) -> L
             except ValueError as exc:
                 raise Invalid.field(name, str(exc)) from None
             column = spec.created_column
+            assert column is not None  # allowed_params() admits these only with a column
             where.append(column > moment if op == "gt" else column < moment)
 
     return ListParams(

@@ -20,7 +20,7 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "heads") -> None:
     """Migrate to ``revision``. Alembic's env runs its own event loop, so when called from
     inside a running loop the work happens in a helper thread."""
     try:

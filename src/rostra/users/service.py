@@ -68,8 +68,9 @@ def _check_privileged(actor: Principal | None, changes: dict[str, Any], user: Us
             )
 
 
-async def _taken(session: AsyncSession, *, username: str | None, email: str | None,
-                 except_id: int | None = None) -> list[dict[str, str]]:
+async def _taken(
+    session: AsyncSession, *, username: str | None, email: str | None, except_id: int | None = None
+) -> list[dict[str, str]]:
     clashes = []
     checks = [
         ("username", func.lower(User.username), username.lower() if username else None),
