@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import redis
 from argon2 import PasswordHasher
 
 from rostra.app import create_app
@@ -79,6 +80,36 @@ def postgres_template() -> Iterator[str]:
     upgrade(POSTGRES_URL.rsplit("/", 1)[0] + "/" + name)
     yield name
     _run_sync(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis, pinged once: skipped when unset or down, failed under REQUIRE_SERVICES."""
+    problem = None
+    if not REDIS_URL:
+        problem = "ROSTRA_TEST_REDIS_URL is not set"
+    else:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            problem = f"Redis is unreachable at {REDIS_URL}: {exc}"
+        finally:
+            client.close()
+    if problem is not None:
+        if REQUIRE_SERVICES:
+            pytest.fail(problem)
+        pytest.skip(problem)
+    assert REDIS_URL is not None
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _required_services(request: pytest.FixtureRequest) -> None:
+    """In CI every service must be up, even when the selected tests would not ask for it."""
+    if REQUIRE_SERVICES:
+        request.getfixturevalue("redis_url")
+        request.getfixturevalue("postgres_template")
 
 
 @pytest.fixture(params=BACKENDS)

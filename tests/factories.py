@@ -10,7 +10,20 @@ from fastapi import FastAPI
 
 from rostra.api_keys import service as api_keys
 from rostra.api_keys.schemas import ApiKeyCreate
+from rostra.components import service as components
+from rostra.components.models import Component
+from rostra.components.schemas import ComponentCreate
 from rostra.core.security import OPERATOR
+from rostra.datasets import service as datasets
+from rostra.datasets.models import DataSet
+from rostra.datasets.schemas import DataSetCreate
+from rostra.deployments import service as deployments
+from rostra.deployments.models import Deployment
+from rostra.deployments.schemas import DeploymentCreate
+from rostra.projects import service as projects
+from rostra.projects.models import Project
+from rostra.projects.schemas import MemberCreate, ProjectCreate
+from rostra.projects.service import ProjectAccess
 from rostra.users import service as users
 from rostra.users.models import User
 from rostra.users.schemas import UserCreate
@@ -71,3 +84,57 @@ async def make_account(
 ) -> Account:
     user = await make_user(app, role=role, **fields)
     return Account(user=user, key=await make_key(app, user, scopes=scopes))
+
+
+async def make_project(app: FastAPI, owner: User, **fields: Any) -> Project:
+    """A project owned by ``owner`` (private unless ``visibility`` says otherwise)."""
+    name = fields.pop("name", f"project {next(_counter)}")
+    data = ProjectCreate(name=name, owner_id=owner.id, **fields)
+    async with app.state.db.session_scope() as session:
+        return await projects.create_project(session, data=data, actor=OPERATOR)
+
+
+async def add_member(app: FastAPI, project: Project, user: User, role: str = "viewer") -> None:
+    data = MemberCreate(user_id=user.id, role=role)  # type: ignore[arg-type]
+    async with app.state.db.session_scope() as session:
+        stored = await session.get(Project, project.id)
+        assert stored is not None
+        await projects.add_member(session, project=stored, data=data, actor=OPERATOR)
+
+
+async def make_component(app: FastAPI, project: Project, **fields: Any) -> Component:
+    data = ComponentCreate(name=fields.pop("name", f"component-{next(_counter)}"), **fields)
+    async with app.state.db.session_scope() as session:
+        stored = await session.get(Project, project.id)
+        assert stored is not None
+        return await components.create_component(
+            session, access=ProjectAccess(stored, None, admin=True), data=data, actor=OPERATOR
+        )
+
+
+async def make_deployment(app: FastAPI, project: Project, **fields: Any) -> Deployment:
+    data = DeploymentCreate(
+        environment=fields.pop("environment", "production"),
+        ref=fields.pop("ref", "main"),
+        **fields,
+    )
+    async with app.state.db.session_scope() as session:
+        stored = await session.get(Project, project.id)
+        assert stored is not None
+        return await deployments.create_deployment(
+            session, access=ProjectAccess(stored, None, admin=True), data=data, actor=OPERATOR
+        )
+
+
+async def make_data_set(
+    app: FastAPI, owner: User, project: Project | None = None, **fields: Any
+) -> DataSet:
+    data = DataSetCreate(
+        name=fields.pop("name", f"data set {next(_counter)}"),
+        values=fields.pop("values", [1, 2, 3]),
+        project_id=project.id if project is not None else None,
+        owner_id=owner.id,
+        **fields,
+    )
+    async with app.state.db.session_scope() as session:
+        return await datasets.create_data_set(session, data=data, actor=OPERATOR)

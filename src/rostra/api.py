@@ -6,12 +6,24 @@ service endpoints also answer at the root.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from rostra.api_keys.router import router as api_keys_router
 from rostra.auth.router import router as auth_router
+from rostra.components.router import router as components_router
+from rostra.datasets.router import router as datasets_router
+from rostra.datasets.service import hand_over_data_sets
+from rostra.deployments.router import router as deployments_router
+from rostra.events.router import build_router as build_events_router
+from rostra.legacy.envelope import LEGACY_SEGMENT
+from rostra.projects.router import router as projects_router
+from rostra.projects.service import hand_over_projects, member_project_ids
+from rostra.ratelimit.deps import count_request
+from rostra.ratelimit.router import router as ratelimit_router
+from rostra.ratelimit.router import usage_router
 from rostra.system.router import router as system_router
 from rostra.users.router import router as users_router
+from rostra.users.service import add_deletion_guard
 
 API_PREFIX = "/api/v1"
 SHORT_PREFIX = "/v1"
@@ -20,19 +32,43 @@ DOMAIN_ROUTERS = (
     users_router,
     api_keys_router,
     auth_router,
+    ratelimit_router,
+    projects_router,
+    components_router,
+    deployments_router,
+    datasets_router,
+    build_events_router(member_project_ids),
 )
+
+# Domains above users that hold a user's rows decide what becomes of them when the user goes.
+USER_DELETION_GUARDS = (hand_over_projects, hand_over_data_sets)
+
+
+def build_domain_router() -> APIRouter:
+    """The resource routes: every domain router, counted against the rate limits."""
+    domains = APIRouter()
+    for router in DOMAIN_ROUTERS:
+        domains.include_router(router, dependencies=[Depends(count_request)])
+    return domains
 
 
 def build_api_router() -> APIRouter:
     api = APIRouter()
-    for router in DOMAIN_ROUTERS:
-        api.include_router(router)
+    api.include_router(build_domain_router())
+    # Not counted against the rate limits: the service endpoints and GET /usage.
     api.include_router(system_router)
+    api.include_router(usage_router)
     return api
 
 
 def mount_routes(app: FastAPI) -> None:
+    for guard in USER_DELETION_GUARDS:
+        add_deletion_guard(guard)
     app.include_router(system_router)
     api = build_api_router()
     app.include_router(api, prefix=API_PREFIX)
     app.include_router(api, prefix=SHORT_PREFIX, include_in_schema=False)
+    # The deprecated mirror (seed 004's envelope): rostra.legacy wraps what these answer.
+    legacy = build_domain_router()
+    for prefix in (API_PREFIX, SHORT_PREFIX):
+        app.include_router(legacy, prefix=prefix + LEGACY_SEGMENT, include_in_schema=False)

@@ -12,12 +12,14 @@ import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
 import rostra
-from rostra.api import mount_routes
+from rostra.api import API_PREFIX, SHORT_PREFIX, mount_routes
 from rostra.auth.authenticator import CredentialAuthenticator
 from rostra.core.config import Settings, get_settings
 from rostra.core.db import Database
@@ -26,9 +28,15 @@ from rostra.core.listing import CursorCodec
 from rostra.core.logging import configure_logging
 from rostra.core.metrics import Metrics
 from rostra.core.middleware import RequestContextMiddleware
+from rostra.idempotency.middleware import IdempotencyMiddleware
+from rostra.idempotency.store import IdempotencyStore
+from rostra.legacy.envelope import LegacyEnvelopeMiddleware
 from rostra.lib.passwords import BoundedPasswordHasher, PasswordHasherBusy
+from rostra.ratelimit.deps import count_request
+from rostra.ratelimit.limiter import RateLimiter
 from rostra.system.health import HealthChecker
 
+REDIS_POOL_WAIT_SECONDS = 2.0
 DOCS_STATIC = Path(fastapi_offline.__file__).parent / "static"
 
 DESCRIPTION = """Rostra's platform API. Authenticate with `Authorization: Bearer <credential>`:
@@ -40,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     db = Database(settings)
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    redis = _redis_client(settings.redis_url, settings) if settings.redis_url else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -56,7 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
-        max_body_size=settings.max_body_bytes,
+        # A body sent without Content-Type is read as JSON, as curl users and seed clients expect.
+        strict_content_type=False,
         lifespan=lifespan,
     )
     metrics = Metrics()
@@ -70,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.password_hasher = BoundedPasswordHasher(
         concurrency=settings.password_hash_concurrency, queue=settings.password_hash_queue
     )
+    app.state.rate_limiter = RateLimiter.from_settings(settings, db, redis, metrics)
     app.state.health = HealthChecker(
         {"database": db.ping, "redis": redis.ping if redis is not None else None},
         settings.health_cache_seconds,
@@ -86,8 +96,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     mount_routes(app)
     _mount_docs(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(
+        IdempotencyMiddleware,
+        store=IdempotencyStore(db, settings.signing_key()),
+        admit=count_request,
+    )
+    app.add_middleware(
+        RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
+    )
+    app.add_middleware(LegacyEnvelopeMiddleware, canonical_prefixes=(API_PREFIX, SHORT_PREFIX))
     return app
+
+
+def _redis_client(url: str, settings: Settings) -> Redis:
+    """One pool per app; a burst of requests waits for a free connection rather than failing.
+
+    A Redis that is down fails fast (short connect timeout, one immediate retry). Callers bound
+    their own calls (the rate limiter, the health check) with ``asyncio.timeout``: redis-py's
+    socket timeout would cost a task per command on Python 3.11.
+    """
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=settings.redis_max_connections,
+        timeout=REDIS_POOL_WAIT_SECONDS,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+        retry=Retry(NoBackoff(), retries=1),
+    )
+    return Redis.from_pool(pool)
 
 
 def _mount_docs(app: FastAPI) -> None:
@@ -102,6 +137,8 @@ def _mount_docs(app: FastAPI) -> None:
             swagger_js_url="/docs/static/swagger-ui-bundle.js",
             swagger_css_url="/docs/static/swagger-ui.css",
             swagger_favicon_url="/docs/static/favicon.png",
+            # Swagger UI would otherwise send the document to validator.swagger.io.
+            swagger_ui_parameters={"validatorUrl": None},
         )
 
 

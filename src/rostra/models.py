@@ -2,9 +2,31 @@
 
 from rostra.api_keys.models import ApiKey
 from rostra.auth.models import AuthSession, RefreshToken
+from rostra.components.models import Component
 from rostra.core.db import Base
+from rostra.datasets.models import DataSet
+from rostra.deployments.models import Deployment
+from rostra.events.models import Event
+from rostra.idempotency.models import IdempotencyKey
+from rostra.projects.models import Project, ProjectMember
+from rostra.ratelimit.models import RateLimitOverride
 from rostra.users.models import User
 
 metadata = Base.metadata
 
-__all__ = ["ApiKey", "AuthSession", "Base", "RefreshToken", "User", "metadata"]
+__all__ = [
+    "ApiKey",
+    "AuthSession",
+    "Base",
+    "Component",
+    "DataSet",
+    "Deployment",
+    "Event",
+    "IdempotencyKey",
+    "Project",
+    "ProjectMember",
+    "RateLimitOverride",
+    "RefreshToken",
+    "User",
+    "metadata",
+]

@@ -11,7 +11,7 @@ from rostra.api_keys.models import ApiKey
 from rostra.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from rostra.core.deps import CursorCodecDep, SessionDep, list_params, require_scope
 from rostra.core.http import resource_response
-from rostra.core.listing import Filter, ListParams, ListSpec, paginate
+from rostra.core.listing import Filter, ListParams, ListSpec, Page, paginate, whole_number
 from rostra.core.security import Principal
 from rostra.users.service import get_user
 
@@ -22,8 +22,11 @@ Writer = Annotated[Principal, Depends(require_scope("write", "api_keys"))]
 
 KEY_LIST = ListSpec(
     id_column=ApiKey.id,
-    sort_columns={"created_at": ApiKey.created_at, "id": ApiKey.id},
-    filters={"user_id": Filter(apply=lambda user_id: ApiKey.user_id == user_id, parse=int)},
+    sort_columns={"created_at": ApiKey.created_at, "id": ApiKey.id, "name": ApiKey.name},
+    # Admins only: for anyone else the list stays their own keys, so another user's are empty.
+    filters={
+        "user_id": Filter(apply=lambda user_id: ApiKey.user_id == user_id, parse=whole_number)
+    },
     search_columns=(ApiKey.name,),
     created_column=ApiKey.created_at,
 )
@@ -44,7 +47,7 @@ async def create_key(
     )
 
 
-@router.get("/api-keys", response_model=list[ApiKeyOut], summary="List your keys")
+@router.get("/api-keys", response_model=Page[ApiKeyOut], summary="List your keys")
 async def list_keys(
     request: Request,
     session: SessionDep,

@@ -45,12 +45,29 @@ def to_out(key: ApiKey) -> ApiKeyOut:
 async def create_key(
     session: AsyncSession, *, user: User, data: ApiKeyCreate, actor: Principal | None
 ) -> tuple[ApiKey, str]:
-    """A new key and its secret (shown once). A credential cannot mint wider rights than its own."""
-    scopes = data.scopes or default_scopes(user)
+    """A new key and its secret (shown once). A credential cannot mint wider rights than its own:
+    not more scopes, and a sandbox (test) credential cannot mint a live key."""
+    if data.scopes is not None:
+        scopes = data.scopes
+    elif actor is not None and actor.scopes is not None:
+        scopes = sorted(actor.scopes)
+    else:
+        scopes = default_scopes(user)
     if "admin" in scopes and user.role != "admin":
-        raise Forbidden("Only administrators' keys may carry the admin scope")
+        raise Forbidden(
+            "Only administrators' keys may carry the admin scope",
+            details=[{"field": "scopes", "message": "Only administrators may use 'admin'"}],
+        )
     if actor is not None and not scopes_within(frozenset(scopes), actor.scopes):
-        raise Forbidden("A key cannot be given scopes that the credential creating it lacks")
+        raise Forbidden(
+            "A key cannot be given scopes that the credential creating it lacks",
+            details=[{"field": "scopes", "message": "Wider than this credential's own scopes"}],
+        )
+    if actor is not None and not actor.livemode and data.mode == "live":
+        raise Forbidden(
+            "A test credential can create only test keys",
+            details=[{"field": "mode", "message": "Must be 'test' when using a test key"}],
+        )
     secret = (LIVE_PREFIX if data.mode == "live" else TEST_PREFIX) + random_token(40)
     key = ApiKey(
         user_id=user.id,

@@ -1,33 +1,46 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from rostra.auth import service
 from rostra.auth.models import AuthSession
-from rostra.auth.schemas import LoginRequest, LogoutRequest, RefreshRequest, SessionOut, TokenPair
+from rostra.auth.schemas import (
+    LoginRequest,
+    LogoutRequest,
+    RefreshRequest,
+    RegisterRequest,
+    SessionOut,
+    TokenPair,
+)
 from rostra.core.bodies import openapi_json_or_form, read_json_or_form
+from rostra.core.config import Settings
 from rostra.core.deps import (
-    CurrentPrincipal,
     CursorCodecDep,
     DatabaseDep,
-    OptionalPrincipal,
     PasswordHasherDep,
     SessionDep,
     SettingsDep,
+    get_optional_principal,
     list_params,
+    require_scope,
 )
 from rostra.core.errors import AuthenticationRequired, Forbidden, Invalid
 from rostra.core.http import resource_response
-from rostra.core.listing import ListParams, ListSpec, paginate
+from rostra.core.listing import ListParams, ListSpec, Page, paginate
+from rostra.core.security import Principal
+from rostra.events.catalog import USER_REGISTERED
 from rostra.users import service as users
-from rostra.users.schemas import UserCreate, UserOut
+from rostra.users.schemas import UserOut
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 NO_STORE = {"Cache-Control": "no-store"}
+
+SessionReader = Annotated[Principal, Depends(require_scope("read", "sessions"))]
+SessionWriter = Annotated[Principal, Depends(require_scope("write", "sessions"))]
 
 SESSION_LIST = ListSpec(
     id_column=AuthSession.id,
@@ -84,34 +97,43 @@ async def refresh(request: Request, db: DatabaseDep, settings: SettingsDep) -> R
     return _token_response(outcome)
 
 
-@router.post("/logout", status_code=204, summary="End the current session")
-async def logout(
-    session: SessionDep, principal: OptionalPrincipal, data: LogoutRequest | None = None
-) -> Response:
-    if data is not None and data.refresh_token:
+def _optional_body(extra: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {**extra["requestBody"], "required": False}}
+
+
+@router.post(
+    "/logout",
+    status_code=204,
+    summary="End a session: the one of the refresh token sent, else the caller's",
+    openapi_extra=_optional_body(openapi_json_or_form(LogoutRequest)),
+)
+async def logout(request: Request, session: SessionDep) -> Response:
+    data = await read_json_or_form(request, LogoutRequest)
+    if data.refresh_token:
+        # Holding the refresh token is proof enough, so a client whose access token has already
+        # expired can still sign out; the Authorization header is not consulted.
         auth_session = await service.session_of_refresh_token(session, data.refresh_token)
-        if auth_session is None or (
-            principal is not None and principal.user_id != auth_session.user_id
-        ):
+        if auth_session is None:
             raise AuthenticationRequired("This refresh token is not valid")
-    elif principal is not None and principal.credential == "session":
+    else:
+        principal = await get_optional_principal(request)
+        if principal is None:
+            raise AuthenticationRequired()
+        if principal.credential != "session":
+            raise Invalid.field("refresh_token", "Send the refresh token of the session to end")
         auth_session = await service.get_session(
             session, session_id=int(principal.credential_id), user_id=principal.user_id
         )
-    elif principal is None:
-        raise AuthenticationRequired()
-    else:
-        raise Invalid.field("refresh_token", "Send the refresh token of the session to end")
     await service.end_session(session, auth_session=auth_session)
     return Response(status_code=204)
 
 
-@router.get("/sessions", response_model=list[SessionOut], summary="Your signed-in sessions")
+@router.get("/sessions", response_model=Page[SessionOut], summary="Your signed-in sessions")
 async def list_sessions(
     request: Request,
     session: SessionDep,
     codec: CursorCodecDep,
-    principal: CurrentPrincipal,
+    principal: SessionReader,
     settings: SettingsDep,
     params: Annotated[ListParams, Depends(list_params(SESSION_LIST))],
 ) -> Response:
@@ -136,9 +158,7 @@ async def list_sessions(
 
 
 @router.delete("/sessions/{session_id}", status_code=204, summary="End one of your sessions")
-async def end_session(
-    session_id: int, session: SessionDep, principal: CurrentPrincipal
-) -> Response:
+async def end_session(session_id: int, session: SessionDep, principal: SessionWriter) -> Response:
     auth_session = await service.get_session(
         session, session_id=session_id, user_id=principal.user_id
     )
@@ -146,19 +166,26 @@ async def end_session(
     return Response(status_code=204)
 
 
-@router.post("/register", status_code=201, response_model=UserOut, summary="Sign up")
-async def register(
-    request: Request,
-    data: UserCreate,
-    session: SessionDep,
-    hasher: PasswordHasherDep,
-    settings: SettingsDep,
-) -> Response:
+def registration_open(settings: SettingsDep) -> Settings:
+    """A dependency, so a closed server refuses before it looks at the body."""
     if not settings.registration_open:
         raise Forbidden("Registration is closed on this server")
-    if not data.password:
-        raise Invalid.field("password", "This field is required")
-    user = await users.create_user(session, data=data, hasher=hasher, actor=None)
+    return settings
+
+
+@router.post(
+    "/register",
+    status_code=201,
+    response_model=UserOut,
+    summary="Sign up as a member (role and plan are set by administrators only)",
+    dependencies=[Depends(registration_open)],
+)
+async def register(
+    request: Request, data: RegisterRequest, session: SessionDep, hasher: PasswordHasherDep
+) -> Response:
+    user = await users.create_user(
+        session, data=data, hasher=hasher, actor=None, event_type=USER_REGISTERED
+    )
     return resource_response(
         request,
         users.to_out(user, viewer=None).model_copy(update={"email": user.email}),

@@ -11,6 +11,7 @@ request can recompute it, and the database never holds a usable token.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,7 +25,7 @@ from rostra.core.cache import forget_user_after_commit
 from rostra.core.config import Settings
 from rostra.core.db import utcnow
 from rostra.core.errors import AuthenticationRequired, NotFound
-from rostra.lib.passwords import BoundedPasswordHasher
+from rostra.lib.passwords import BoundedPasswordHasher, PasswordHasherBusy
 from rostra.lib.secrets import fast_hash, keyed_hash, random_token
 from rostra.users import service as users
 from rostra.users.models import User
@@ -43,17 +44,23 @@ def _successor_of(key: str, presented: str) -> str:
     return REFRESH_PREFIX + keyed_hash(key, "refresh-successor:" + presented)
 
 
-def _pair(settings: Settings, *, user_id: int, token: RefreshToken, plain: str) -> TokenPair:
+def _pair(
+    settings: Settings, *, user_id: int, token: RefreshToken, plain: str, now: datetime
+) -> TokenPair:
+    """The pair of ``token``: its access token is derived from the row alone (issued when the row
+    was created), so a racing refresh that finds the row recomputes the very same JWT."""
     ttl = settings.access_token_ttl_seconds
+    issued_at = int(token.created_at.timestamp())
     access = encode_access_token(
         settings.signing_key(),
         user_id=user_id,
         session_id=token.session_id,
-        issued_at=int(token.created_at.timestamp()),
+        issued_at=issued_at,
         ttl_seconds=ttl,
         token_id=token.token_hash[:24],
     )
-    return TokenPair(access_token=access, expires_in=ttl, refresh_token=plain)
+    expires_in = max(0, issued_at + ttl - int(now.timestamp()))
+    return TokenPair(access_token=access, expires_in=expires_in, refresh_token=plain)
 
 
 def _new_refresh(settings: Settings, *, session_id: int, plain: str, now: datetime) -> RefreshToken:
@@ -80,7 +87,9 @@ async def login(
     if not await hasher.verify(password_hash, password) or user is None:
         raise AuthenticationRequired("The username, email or password is wrong")
     if user.password_hash is not None and hasher.needs_rehash(user.password_hash):
-        user.password_hash = await hasher.hash(password)
+        # Opportunistic: a busy hasher must not turn a correct password into a refused login.
+        with contextlib.suppress(PasswordHasherBusy):
+            user.password_hash = await hasher.hash(password)
     await users.record_login(session, user=user)
     return await open_session(session, user=user, settings=settings, device=device, ip=ip)
 
@@ -102,7 +111,7 @@ async def open_session(
     token = _new_refresh(settings, session_id=auth_session.id, plain=plain, now=now)
     session.add(token)
     await session.flush()
-    return _pair(settings, user_id=user.id, token=token, plain=plain)
+    return _pair(settings, user_id=user.id, token=token, plain=plain, now=now)
 
 
 async def refresh(
@@ -141,7 +150,13 @@ async def refresh(
         session.add(successor)
         auth_session.last_used_at = now
         await session.flush()
-        return _pair(settings, user_id=auth_session.user_id, token=successor, plain=successor_plain)
+        return _pair(
+            settings,
+            user_id=auth_session.user_id,
+            token=successor,
+            plain=successor_plain,
+            now=now,
+        )
 
     rotated_at = token.rotated_at or now
     if now - rotated_at <= timedelta(seconds=settings.refresh_grace_seconds):
@@ -152,7 +167,11 @@ async def refresh(
         ).first()
         if issued is not None:
             return _pair(
-                settings, user_id=auth_session.user_id, token=issued, plain=successor_plain
+                settings,
+                user_id=auth_session.user_id,
+                token=issued,
+                plain=successor_plain,
+                now=now,
             )
     await end_session(session, auth_session=auth_session, reason="refresh_token_reused")
     return ReuseDetected(session_id=auth_session.id)
@@ -179,8 +198,9 @@ async def session_of_refresh_token(session: AsyncSession, presented: str) -> Aut
 
 
 async def get_session(session: AsyncSession, *, session_id: int, user_id: int) -> AuthSession:
+    """One of the user's live sessions; another user's, or an ended one, is not found."""
     auth_session = await session.get(AuthSession, session_id)
-    if auth_session is None or auth_session.user_id != user_id:
+    if auth_session is None or auth_session.user_id != user_id or auth_session.revoked_at:
         raise NotFound(f"No session with id {session_id}")
     return auth_session
 

@@ -1,24 +1,36 @@
-"""What every command shares: settings that fail in one line, and one-line errors."""
+"""What every command shares: settings that fail in one line, and one-line errors.
+
+A command's stdout carries only its answer (a secret, an id, a table); everything else, errors
+included, goes to stderr as ``rostra: <what went wrong>`` with a non-zero exit, never a trace.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from rostra.core.config import Settings, setting_env_name
 from rostra.core.db import Database
 from rostra.core.errors import RostraError
+from rostra.core.logging import configure_logging
 
 T = TypeVar("T")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"rostra: {message}", err=True)
+    typer.echo(f"rostra: {one_line(message)}", err=True)
     raise typer.Exit(code)
+
+
+def one_line(text: str) -> str:
+    """The first line of a (driver's) message, which is the one that says what happened."""
+    return text.strip().splitlines()[0] if text.strip() else text
 
 
 def load_settings() -> Settings:
@@ -30,8 +42,27 @@ def load_settings() -> Settings:
         fail(f"invalid setting {name}: {first['msg'].removeprefix('Value error, ')}", 2)
 
 
+def load_settings_for_command() -> Settings:
+    """Settings for a management command, whose own log lines go to stderr."""
+    settings = load_settings()
+    configure_logging("warning", stream=sys.stderr)
+    return settings
+
+
+def database_failure(exc: BaseException) -> str | None:
+    """A one-line account of a database that cannot be reached or used, else None."""
+    if isinstance(exc, OSError):
+        return f"cannot reach the database: {exc.strerror or exc}"
+    if isinstance(exc, SQLAlchemyError):
+        reason = one_line(str(getattr(exc, "orig", None) or exc))
+        if "no such table" in reason or ("relation" in reason and "does not exist" in reason):
+            return f"the database is not migrated ({reason}): run `rostra migrate`"
+        return f"database error: {reason}"
+    return None
+
+
 def run_with_database(settings: Settings, work: Callable[[Database], Coroutine[Any, Any, T]]) -> T:
-    """Run ``work`` against the database, turning API errors into one line and exit 1."""
+    """Run ``work`` against the database, turning API and database errors into one line."""
 
     async def runner() -> T:
         db = Database(settings)
@@ -45,5 +76,5 @@ def run_with_database(settings: Settings, work: Callable[[Database], Coroutine[A
     except RostraError as exc:
         details = "; ".join(f"{d.get('field')}: {d.get('message')}" for d in exc.details or [])
         fail(exc.message + (f" ({details})" if details else ""))
-    except OSError as exc:
-        fail(f"cannot reach the database: {exc}")
+    except (OSError, SQLAlchemyError) as exc:
+        fail(database_failure(exc) or str(exc))

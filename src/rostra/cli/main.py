@@ -7,7 +7,8 @@ import sys
 import typer
 
 from rostra.cli import keys, users
-from rostra.cli.common import fail, load_settings
+from rostra.cli.common import database_failure, fail, load_settings, load_settings_for_command
+from rostra.core.config import SecretKeyUnavailable
 
 app = typer.Typer(
     name="rostra",
@@ -25,16 +26,14 @@ def _migrate(database_url: str) -> None:
 
     try:
         upgrade(database_url)
-    except OSError as exc:
-        fail(f"cannot reach the database: {exc}")
     except Exception as exc:
-        fail(f"migration failed: {exc}")
+        fail(database_failure(exc) or f"migration failed: {exc}")
 
 
 @app.command()
 def migrate() -> None:
     """Apply pending database migrations."""
-    settings = load_settings()
+    settings = load_settings_for_command()
     _migrate(settings.database_url)
     typer.echo("database is up to date", err=True)
 
@@ -52,7 +51,10 @@ def serve(
     settings = load_settings()
     if settings.is_sqlite:
         _migrate(settings.database_url)
-    application = create_app(settings)
+    try:
+        application = create_app(settings)
+    except SecretKeyUnavailable as exc:
+        fail(str(exc), 2)
     config = uvicorn.Config(
         application,
         host=host,

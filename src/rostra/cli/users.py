@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from pydantic import ValidationError
 
-from rostra.cli.common import fail, load_settings, run_with_database
+from rostra.cli.common import fail, load_settings_for_command, run_with_database
 from rostra.core.db import Database
 from rostra.core.security import OPERATOR
 from rostra.lib.passwords import BoundedPasswordHasher
@@ -25,7 +25,7 @@ def create(
     admin: bool = typer.Option(False, "--admin", help="Make the user an administrator."),
 ) -> None:
     """Create a user; prints its id."""
-    settings = load_settings()
+    settings = load_settings_for_command()
     try:
         data = UserCreate(
             username=username, email=email, password=password, role="admin" if admin else None

@@ -16,11 +16,20 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import structlog
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from rostra.lib.ratelimit.plans import PlanLimits, default_plan_table, parse_plan_table
 
 MIN_SECRET_KEY_LENGTH = 32
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./rostra.db"
+_DRIVER_FOR_SCHEME = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +47,7 @@ class Settings(BaseSettings):
     """Connections per process in the PostgreSQL pool."""
     redis_url: str | None = None
     """Unset: in-process rate limits and caches. Set: shared through Redis."""
-    secret_key: SecretStr | None = None
+    secret_key: SecretStr | None = Field(default=None, validate_default=True)
     """Signs tokens and cursors; generated once and kept beside the database when unset."""
 
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
@@ -70,22 +79,52 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Comma-separated addresses or networks whose X-Forwarded-For is believed."""
 
+    rate_limit_enabled: bool = True
+    """Count requests against the plan limits; false lets every request through uncounted."""
+    rate_limit_plans: Annotated[dict[str, PlanLimits], NoDecode] = Field(
+        default_factory=default_plan_table
+    )
+    """The plan table as JSON; a plan or field left out keeps its default, null is unlimited."""
+    rate_limit_fail_closed: bool = False
+    """When Redis cannot be asked, answer 503 instead of letting requests through uncounted."""
+    rate_limit_key_prefix: str = Field(default="rostra:rl:", min_length=1, max_length=100)
+    """Prefix of the rate-limit keys in Redis (deployments sharing one Redis use different ones)."""
+    rate_limit_overrides_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    """How long per-account limit overrides are kept in memory before the database is re-read."""
+    redis_timeout_seconds: float = Field(default=0.5, gt=0, le=30)
+    """Longest wait for Redis (connecting, or one rate-limit check) before it counts as down."""
+    redis_max_connections: int = Field(default=64, ge=1, le=10_000)
+    """Connections per process in the Redis pool; requests beyond wait for a free one."""
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Minimum level of the JSON log lines."""
 
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
-        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        """Plain ``sqlite://`` and ``postgresql://`` (or ``postgres://``) URLs, as other tools
+        write them, get the async driver this server uses."""
+        scheme, separator, rest = value.partition("://")
+        scheme = _DRIVER_FOR_SCHEME.get(scheme.lower(), scheme)
+        if not separator or scheme not in _DRIVER_FOR_SCHEME.values():
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-        return value
+        return f"{scheme}://{rest}"
 
     @field_validator("secret_key")
     @classmethod
-    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+    def _strong_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None:
+            if info.data.get("environment") == "production":
+                raise ValueError("must be set when ROSTRA_ENVIRONMENT is production")
+            return None
+        if len(value.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
             raise ValueError(f"must be at least {MIN_SECRET_KEY_LENGTH} characters")
         return value
+
+    @field_validator("rate_limit_plans", mode="before")
+    @classmethod
+    def _plan_table(cls, value: object) -> dict[str, PlanLimits]:
+        return parse_plan_table(value)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -105,7 +144,7 @@ class Settings(BaseSettings):
         """The database file, or None for PostgreSQL and in-memory SQLite."""
         if not self.is_sqlite:
             return None
-        path = self.database_url.split(":///", 1)[1].split("?", 1)[0]
+        path = self.database_url.partition(":///")[2].partition("?")[0]
         return None if path in ("", ":memory:") else Path(path)
 
     def signing_key(self) -> str:
@@ -119,14 +158,31 @@ def setting_env_name(field: str) -> str:
     return f"ROSTRA_{field.upper()}"
 
 
+class SecretKeyUnavailable(RuntimeError):
+    """The generated secret key can be neither read nor written (set ``ROSTRA_SECRET_KEY``)."""
+
+
+def kept_secret_path(database_file: Path | None) -> Path:
+    """Where the generated key lives: beside the SQLite file, else in the working directory."""
+    if database_file is None:
+        return Path("rostra.secret")
+    return database_file.with_name(database_file.name + ".secret")
+
+
 @lru_cache(maxsize=8)
 def _kept_secret(database_file: Path | None) -> str:
-    """Read or create the generated secret beside the SQLite file (or in the working directory)."""
-    path = (
-        database_file.with_name(database_file.name + ".secret")
-        if database_file is not None
-        else Path("rostra.secret")
-    )
+    """Read the generated secret, or create it on first use (with a warning)."""
+    path = kept_secret_path(database_file)
+    try:
+        return _read_or_create_secret(path)
+    except OSError as exc:
+        raise SecretKeyUnavailable(
+            f"ROSTRA_SECRET_KEY is unset and the generated key at {path} is unusable: "
+            f"{exc.strerror or exc}"
+        ) from exc
+
+
+def _read_or_create_secret(path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
     try:
@@ -138,7 +194,7 @@ def _kept_secret(database_file: Path | None) -> str:
             if existing:
                 return existing
             time.sleep(0.01)
-        raise RuntimeError(f"{path} is empty") from None
+        raise SecretKeyUnavailable(f"{path} is empty: delete it or set ROSTRA_SECRET_KEY") from None
     with os.fdopen(fd, "w") as handle:
         handle.write(key + "\n")
     log.warning("secret_key_generated", path=str(path), hint="set ROSTRA_SECRET_KEY")

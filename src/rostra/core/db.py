@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, MetaData, event, false, inspect, text, update
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -60,6 +60,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+async def take_write_turn(session: AsyncSession, entity: type[Base]) -> None:
+    """On SQLite, take the database's one write lock now, before reading the rows a write will
+    change: concurrent writers then take turns, each reading what the one before it committed
+    (SQLite otherwise reads outside any transaction until the first write). PostgreSQL locks
+    rows instead (``SELECT ... FOR UPDATE``), so there this does nothing."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    key = inspect(entity).primary_key[0]
+    statement = update(entity).where(false()).values({key.key: key})
+    await session.execute(statement.execution_options(synchronize_session=False))
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:

@@ -82,6 +82,17 @@ def require_scope(action: Action, resource: str) -> Callable[..., Awaitable[Prin
     return dependency
 
 
+def optional_scope(action: Action, resource: str) -> Callable[..., Awaitable[Principal | None]]:
+    """Like ``require_scope``, but an anonymous caller passes as None (public resources)."""
+
+    async def dependency(principal: OptionalPrincipal) -> Principal | None:
+        if principal is not None and not principal.allows(action, resource):
+            raise Forbidden(f"This credential lacks the '{resource}:{action}' or '{action}' scope")
+        return principal
+
+    return dependency
+
+
 def require_admin() -> Callable[..., Awaitable[Principal]]:
     async def dependency(principal: CurrentPrincipal) -> Principal:
         if not principal.is_admin:

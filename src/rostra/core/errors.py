@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 log = structlog.get_logger(__name__)
 
@@ -161,20 +162,26 @@ def error_body(error: RostraError, request_id: str | None) -> dict[str, Any]:
     return {"error": body}
 
 
+def problem_body(error: RostraError, request_id: str | None) -> dict[str, Any]:
+    """RFC 9457 problem details: ``title`` names the kind of problem, ``detail`` this one."""
+    problem: dict[str, Any] = {
+        "type": f"https://rostra.dev/errors/{error.code.lower()}",
+        "title": type(error).message,
+        "status": error.status_code,
+        "detail": error.message,
+        "code": error.code,
+        "request_id": request_id,
+    }
+    if error.details:
+        problem["errors"] = error.details
+    problem.update(error.extra)
+    return problem
+
+
 def error_response(request: Request, error: RostraError) -> Response:
     request_id = request_id_of(request)
     if PROBLEM_JSON in request.headers.get("accept", ""):
-        problem: dict[str, Any] = {
-            "type": f"https://rostra.dev/errors/{error.code.lower()}",
-            "title": error.message,
-            "status": error.status_code,
-            "code": error.code,
-            "request_id": request_id,
-        }
-        if error.details:
-            problem["errors"] = error.details
-        problem.update(error.extra)
-        content, media_type = orjson.dumps(problem), PROBLEM_JSON
+        content, media_type = orjson.dumps(problem_body(error, request_id)), PROBLEM_JSON
     else:
         content, media_type = orjson.dumps(error_body(error, request_id)), "application/json"
     return Response(content, error.status_code, headers=error.headers, media_type=media_type)
@@ -188,13 +195,14 @@ def _field_name(loc: Sequence[int | str]) -> str:
 
 
 def _validation_details(exc: RequestValidationError) -> tuple[str, list[dict[str, str]]]:
-    details: list[dict[str, str]] = []
+    """One detail per field (the first problem found with it), in the order pydantic saw them."""
+    details: dict[str, dict[str, str]] = {}
     message = Invalid.message
     for item in exc.errors():
         kind = item.get("type", "")
         if kind == "json_invalid":
             message = "The request body is not valid JSON"
-            details.append({"field": "body", "message": "Malformed JSON"})
+            details["body"] = {"field": "body", "message": "Malformed JSON"}
             continue
         if kind == "extra_forbidden":
             text = "Unknown field"
@@ -202,8 +210,14 @@ def _validation_details(exc: RequestValidationError) -> tuple[str, list[dict[str
             text = "This field is required"
         else:
             text = str(item.get("msg", "Invalid value")).removeprefix("Value error, ")
-        details.append({"field": _field_name(item.get("loc", ())), "message": text})
-    return message, details
+        field = _field_name(item.get("loc", ()))
+        details.setdefault(field, {"field": field, "message": text})
+    return message, list(details.values())
+
+
+def _is_json_media_type(content_type: str) -> bool:
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type in ("", "application/json") or media_type.endswith("+json")
 
 
 async def _on_rostra_error(request: Request, exc: Exception) -> Response:
@@ -215,17 +229,49 @@ async def _on_rostra_error(request: Request, exc: Exception) -> Response:
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if isinstance(exc.body, bytes) and not _is_json_media_type(
+        request.headers.get("content-type", "")
+    ):
+        # FastAPI hands a JSON route the raw bytes when the body is not declared as JSON.
+        return error_response(request, UnsupportedMediaType())
     message, details = _validation_details(exc)
     return error_response(request, Invalid(message, details=details))
 
 
+def _from_http_exception(exc: StarletteHTTPException) -> RostraError:
+    """Starlette's and FastAPI's own HTTP errors (unknown route, wrong method, body too large,
+    unparseable body) as the contract's errors. A 400 or 413 keeps the wording it was raised
+    with, which says what was wrong with the request; the others have ours."""
+    kind = _BY_STATUS.get(exc.status_code) or (Invalid if exc.status_code < 500 else ServerError)
+    keeps_detail = kind in (Invalid, PayloadTooLarge) and isinstance(exc.detail, str)
+    message = exc.detail if keeps_detail else None
+    error = kind(message, headers=exc.headers)
+    error.status_code = exc.status_code
+    return error
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path. The framework names only the first route's,
+    while ``GET /user`` and ``PATCH /user`` are two routes. Runs only for a 405."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    kind = _BY_STATUS.get(exc.status_code, ServerError)
-    headers = dict(exc.headers or {})
-    error = kind(headers=headers)
-    if kind is ServerError:
-        error.status_code = exc.status_code
+    error = _from_http_exception(exc)
+    if exc.status_code == 405:
+        error.headers["Allow"] = _allowed_methods(request) or error.headers.get("Allow", "")
     return error_response(request, error)
 
 

@@ -18,22 +18,30 @@ def etag_of(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
 
 
-def _matches(header: str, etag: str) -> bool:
+def _matches(header: str, etag: str, *, weak: bool) -> bool:
+    """RFC 9110 section 13.1: If-None-Match compares weakly (a ``W/`` tag matches its strong
+    twin); If-Match compares strongly (a weak tag never matches)."""
     if header.strip() == "*":
         return True
-    candidates = {part.strip().removeprefix("W/") for part in header.split(",")}
-    return etag in candidates
+    for candidate in (part.strip() for part in header.split(",")):
+        if candidate.startswith("W/"):
+            if not weak:
+                continue
+            candidate = candidate[2:]
+        if candidate == etag:
+            return True
+    return False
 
 
 def not_modified(request: Request, etag: str) -> bool:
     header = request.headers.get("if-none-match")
-    return header is not None and _matches(header, etag)
+    return header is not None and _matches(header, etag, weak=True)
 
 
 def check_if_match(request: Request, current_etag: str) -> None:
     """Refuse a write made against a representation that has since changed (lost update)."""
     header = request.headers.get("if-match")
-    if header is not None and not _matches(header, current_etag):
+    if header is not None and not _matches(header, current_etag, weak=False):
         raise PreconditionFailed()
 
 

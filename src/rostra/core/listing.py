@@ -7,7 +7,8 @@ the query and writes the contract's envelope and ``Link`` header (section 5).
 
 Cursors are keyset positions ``(sort value, id)`` signed with the server key, so a page deep in
 a million rows costs what the first page costs, rows inserted meanwhile are neither skipped nor
-repeated, and a forged cursor is refused.
+repeated, and a forged cursor is refused. An empty ``cursor=`` asks for the first page in cursor
+mode. Sort columns must be NOT NULL: a keyset cannot step past NULLs.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlencode
 
 import orjson
 from fastapi import Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -49,6 +50,25 @@ class Filter:
 
     apply: Callable[[Any], ColumnElement[bool]]
     parse: Callable[[str], Any] = str
+
+
+def one_of(*choices: str) -> Callable[[str], str]:
+    """A ``Filter.parse`` that accepts only ``choices`` (a typo is a 400, not an empty list)."""
+
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ValueError(f"Must be one of: {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def whole_number(text: str) -> int:
+    """A ``Filter.parse`` for ids and counts."""
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError("Must be a whole number") from None
 
 
 @dataclass(frozen=True)
@@ -81,6 +101,33 @@ class ListParams:
     cursor: tuple[Any, int] | None
     include_total: bool
     where: tuple[ColumnElement[bool], ...]
+
+
+ItemT = TypeVar("ItemT", bound=BaseModel)
+
+
+class Pagination(BaseModel):
+    """Which fields a list answers with depends on its mode: offset (``limit``, ``offset``,
+    ``total``), page (``page``, ``per_page``, ``total``, ``pages``) or cursor (``limit``, and
+    ``total`` only with ``include_total=true``)."""
+
+    limit: int | None = None
+    offset: int | None = None
+    page: int | None = None
+    per_page: int | None = None
+    total: int | None = None
+    pages: int | None = None
+    has_more: bool
+    next_cursor: str | None = Field(
+        default=None, description="Pass as ?cursor= to get the rows after this page"
+    )
+
+
+class Page(BaseModel, Generic[ItemT]):
+    """What every list answers; the ``response_model`` of list routes (``paginate`` writes it)."""
+
+    data: list[ItemT]
+    pagination: Pagination
 
 
 def _int_param(params: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -159,10 +206,14 @@ def parse_list_params(request: Request, spec: ListSpec, codec: CursorCodec) -> L
     mode: Mode = "offset"
     if "cursor" in params:
         mode = "cursor"
+        for name in ("page", "per_page", "offset"):
+            if name in params:
+                raise Invalid.field(name, "Cannot be combined with cursor")
     elif "page" in params or "per_page" in params:
         mode = "page"
-    if mode != "offset" and "offset" in params:
-        raise Invalid.field("offset", "Cannot be combined with page or cursor")
+        for name in ("limit", "offset"):
+            if name in params:
+                raise Invalid.field(name, "Cannot be combined with page or per_page; use per_page")
 
     sort_param = params.get("sort", spec.default_sort)
     order: Literal["asc", "desc"] = spec.default_order
@@ -188,7 +239,9 @@ def parse_list_params(request: Request, spec: ListSpec, codec: CursorCodec) -> L
     offset = _int_param(params, "offset", 0, 0, 100_000_000)
     if mode == "page":
         offset = (page - 1) * limit
-    cursor = codec.decode(params["cursor"], sort_param, order) if mode == "cursor" else None
+    cursor = None
+    if params.get("cursor"):
+        cursor = codec.decode(params["cursor"], sort_param, order)
 
     where: list[ColumnElement[bool]] = []
     for name, spec_filter in spec.filters.items():
@@ -227,9 +280,13 @@ def parse_list_params(request: Request, spec: ListSpec, codec: CursorCodec) -> L
 
 
 def _keyset_after(sort_col: Any, id_col: Any, order: str, value: Any, last_id: int) -> Any:
+    """Rows after ``(value, last_id)`` in the list's order. The redundant bound on the sort
+    column alone lets the database walk that column's index instead of filtering every row."""
     if order == "desc":
-        return or_(sort_col < value, and_(sort_col == value, id_col < last_id))
-    return or_(sort_col > value, and_(sort_col == value, id_col > last_id))
+        return and_(
+            sort_col <= value, or_(sort_col < value, and_(sort_col == value, id_col < last_id))
+        )
+    return and_(sort_col >= value, or_(sort_col > value, and_(sort_col == value, id_col > last_id)))
 
 
 def _link(request: Request, **changes: Any) -> str:
@@ -274,16 +331,43 @@ async def paginate(
         sort_value = getattr(last, sort_col.key)
         next_cursor = codec.encode(params.sort, params.order, sort_value, last.id)
 
-    pagination: dict[str, Any]
-    links = []
+    pagination, links = _pagination_and_links(request, params, total, has_more, next_cursor)
+    rendered = [render(row) for row in rows]
+    items = b",".join(item.__pydantic_serializer__.to_json(item) for item in rendered)
+    body = b'{"data":[' + items + b'],"pagination":' + orjson.dumps(pagination) + b"}"
+    return Response(body, headers={"Link": ", ".join(links)}, media_type="application/json")
+
+
+def _pagination_and_links(
+    request: Request,
+    params: ListParams,
+    total: int | None,
+    has_more: bool,
+    next_cursor: str | None,
+) -> tuple[dict[str, Any], list[str]]:
+    """The mode's pagination object (section 5) and its RFC 8288 links; ``first`` is always
+    there, so every list answers a Link header."""
+    links: list[str] = []
+
+    def link(rel: str, **changes: Any) -> None:
+        links.append(f'{_link(request, **changes)}; rel="{rel}"')
+
     if params.mode == "cursor":
-        pagination = {"limit": params.limit, "has_more": has_more, "next_cursor": next_cursor}
+        pagination: dict[str, Any] = {
+            "limit": params.limit,
+            "has_more": has_more,
+            "next_cursor": next_cursor,
+        }
         if total is not None:
             pagination["total"] = total
+        link("first", cursor="")
         if next_cursor:
-            links.append(_link(request, cursor=next_cursor) + '; rel="next"')
-    elif params.mode == "page":
-        pages = math.ceil((total or 0) / params.limit)
+            link("next", cursor=next_cursor)
+        return pagination, links
+
+    assert total is not None  # offset and page modes always count
+    pages = math.ceil(total / params.limit)
+    if params.mode == "page":
         pagination = {
             "page": params.page,
             "per_page": params.limit,
@@ -292,26 +376,25 @@ async def paginate(
             "has_more": has_more,
             "next_cursor": next_cursor,
         }
-        if has_more:
-            links.append(_link(request, page=params.page + 1) + '; rel="next"')
+        link("first", page=1)
         if params.page > 1:
-            links.append(_link(request, page=params.page - 1) + '; rel="prev"')
-    else:
-        pagination = {
-            "limit": params.limit,
-            "offset": params.offset,
-            "total": total,
-            "has_more": has_more,
-            "next_cursor": next_cursor,
-        }
+            link("prev", page=params.page - 1)
         if has_more:
-            links.append(_link(request, offset=params.offset + params.limit) + '; rel="next"')
-        if params.offset > 0:
-            prev_offset = max(0, params.offset - params.limit)
-            links.append(_link(request, offset=prev_offset) + '; rel="prev"')
+            link("next", page=params.page + 1)
+        link("last", page=max(pages, 1))
+        return pagination, links
 
-    rendered = [render(row) for row in rows]
-    items = b",".join(item.__pydantic_serializer__.to_json(item) for item in rendered)
-    body = b'{"data":[' + items + b'],"pagination":' + orjson.dumps(pagination) + b"}"
-    headers = {"Link": ", ".join(links)} if links else None
-    return Response(body, headers=headers, media_type="application/json")
+    pagination = {
+        "limit": params.limit,
+        "offset": params.offset,
+        "total": total,
+        "has_more": has_more,
+        "next_cursor": next_cursor,
+    }
+    link("first", offset=0)
+    if params.offset > 0:
+        link("prev", offset=max(0, params.offset - params.limit))
+    if has_more:
+        link("next", offset=params.offset + params.limit)
+    link("last", offset=max(pages - 1, 0) * params.limit)
+    return pagination, links

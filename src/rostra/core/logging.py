@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import orjson
 import structlog
@@ -17,7 +18,22 @@ def _json(obj: object, **_: object) -> str:
     return orjson.dumps(obj, default=str).decode()
 
 
-def configure_logging(level: str = "info") -> None:
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes each line to whatever ``sys.stdout`` is when it is written, so a process (or a
+    test) that replaces stdout after start-up still gets the lines."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:
+        pass
+
+
+def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
+    """JSON lines on ``stream``: stdout for the server; the CLI's commands use stderr so that
+    their stdout carries only their answer (a key's secret, a user's id)."""
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -26,14 +42,15 @@ def configure_logging(level: str = "info") -> None:
     ]
     structlog.configure(
         processors=[
+            # The level lives on the standard library's root logger, not in the cached
+            # loggers, so configuring again (another app, a test) takes effect at once.
+            structlog.stdlib.filter_by_level,
             *shared,
             structlog.processors.format_exc_info,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
+        wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
@@ -44,7 +61,7 @@ def configure_logging(level: str = "info") -> None:
             structlog.processors.JSONRenderer(serializer=_json),
         ],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _StdoutHandler() if stream is None else logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

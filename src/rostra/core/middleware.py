@@ -1,7 +1,11 @@
-"""Pure-ASGI request context: request id, API version, access log, metrics, last-resort 500.
+"""Pure-ASGI request context: request id, API version, body size, access log, metrics, 500s.
 
 One middleware instead of several ``BaseHTTPMiddleware`` layers: it sits on the hot path of
-every request, so it adds two headers and one log line and nothing else.
+every request, so it reads the headers once, adds two response headers and writes one log line.
+
+The body limit lives here rather than in FastAPI's ``max_body_size``: that one sits outside
+every user middleware and answers a declared oversized body in plain text, without the envelope
+or the request id.
 """
 
 from __future__ import annotations
@@ -13,14 +17,26 @@ from typing import Any
 
 import structlog
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rostra.core.errors import RostraError, ServerError, UnsupportedApiVersion, error_response
+from rostra.core.errors import (
+    PayloadTooLarge,
+    RostraError,
+    ServerError,
+    UnsupportedApiVersion,
+    error_response,
+)
 from rostra.core.metrics import Metrics
 
 API_VERSION = "v1"
+UNMATCHED_ROUTE = "unmatched"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+_BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+RESPONSE_START_HOOK = "response_start_hook"
+"""Key in ``scope["state"]`` of an ``async (start message) -> None`` that a dependency may leave
+for this request; it is called for the response, errors included, to add headers to it."""
 
 log = structlog.get_logger("rostra.access")
 
@@ -29,22 +45,48 @@ def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route as a template (``/api/v1/users/{user_id}``), never the raw path, so
+    metrics stay a bounded set of series.
+
+    A route included under a prefix knows only its own path; the prefix is what the request
+    path has in front of as many segments as the route has.
+    """
+    path: str = scope["path"]
+    template = getattr(scope.get("route"), "path", None)
+    if isinstance(template, str):
+        return path.rsplit("/", template.count("/"))[0] + template
+    if scope.get("endpoint") is None:
+        return UNMATCHED_ROUTE
+    # A plain Starlette route (/openapi.json) or a mounted app (/docs/static/...).
+    mount: str = scope.get("root_path", "")
+    if mount:
+        return mount + "/{path}"
+    return UNMATCHED_ROUTE if scope.get("path_params") else path
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
         self.app = app
         self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.too_large_message = (
+            f"The request body is larger than the limit of {max_body_bytes} bytes"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id, api_version = None, None
+        request_id, api_version, content_length = None, None, None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 request_id = value.decode("latin-1")
             elif name == b"api-version":
                 api_version = value.decode("latin-1").strip()
+            elif name == b"content-length":
+                content_length = value
         if request_id is None or not _SANE_REQUEST_ID.fullmatch(request_id):
             request_id = new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
@@ -60,21 +102,28 @@ class RequestContextMiddleware:
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
                 headers["API-Version"] = API_VERSION
+                hook = scope["state"].get(RESPONSE_START_HOOK)
+                if hook is not None:
+                    await hook(message)
             await send(message)
 
         try:
-            if api_version is not None and api_version.lower() != API_VERSION:
-                await self._send_error(scope, receive, send_with_context, UnsupportedApiVersion())
+            refusal = self._refusal(api_version, content_length)
+            if refusal is not None:
+                await _send_error(scope, receive, send_with_context, refusal)
+            elif content_length is None and scope["method"] not in _BODILESS_METHODS:
+                await self.app(scope, self._counting(receive), send_with_context)
             else:
                 await self.app(scope, receive, send_with_context)
         except Exception as exc:
-            log.exception("unhandled_exception", exc_info=exc)
+            log.exception(
+                "unhandled_exception", method=scope["method"], path=scope["path"], exc_info=exc
+            )
             if not response_started:
-                await self._send_error(scope, receive, send_with_context, ServerError())
+                await _send_error(scope, receive, send_with_context, ServerError())
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = route_template(scope)
             method: str = scope["method"]
             self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(template).observe(elapsed)
@@ -88,10 +137,41 @@ class RequestContextMiddleware:
             )
             structlog.contextvars.unbind_contextvars("request_id")
 
-    @staticmethod
-    async def _send_error(scope: Scope, receive: Receive, send: Send, error: RostraError) -> None:
-        response = error_response(Request(scope, receive), error)
-        await response(scope, receive, send)
+    def _refusal(self, api_version: str | None, content_length: bytes | None) -> RostraError | None:
+        """A request refused before it reaches a route: a body declared over the limit is
+        refused before it is read."""
+        if api_version is not None and api_version.lower() != API_VERSION:
+            return UnsupportedApiVersion()
+        if (
+            content_length is not None
+            and content_length.isdigit()
+            and int(content_length) > self.max_body_bytes
+        ):
+            return PayloadTooLarge(self.too_large_message)
+        return None
+
+    def _counting(self, receive: Receive) -> Receive:
+        """``receive`` for a body sent without Content-Length (chunked): counted as it arrives.
+
+        It raises the framework's HTTP exception, which FastAPI lets through from a body read
+        (any other exception there becomes a 400), for the one error handler to answer.
+        """
+        received = 0
+
+        async def receive_counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body_bytes:
+                raise StarletteHTTPException(413, self.too_large_message)
+            return message
+
+        return receive_counted
+
+
+async def _send_error(scope: Scope, receive: Receive, send: Send, error: RostraError) -> None:
+    response = error_response(Request(scope, receive), error)
+    await response(scope, receive, send)
 
 
 def _client(scope: Scope) -> Any:

@@ -18,6 +18,7 @@ from rostra.core.errors import (
     error_body,
     request_id_of,
 )
+from rostra.core.metrics import Metrics
 from rostra.core.middleware import API_VERSION
 from rostra.lib.secrets import constant_time_equal
 from rostra.system.health import HealthChecker
@@ -39,8 +40,9 @@ async def health(request: Request) -> Response:
     return Response(orjson.dumps(body), status_code=503, media_type="application/json")
 
 
-@router.get("/status", summary="Version, uptime and environment")
+@router.get("/status", summary="Version, uptime, environment and webhook queue depth")
 async def status(request: Request, settings: SettingsDep) -> Response:
+    metrics: Metrics = request.app.state.metrics
     body = {
         "version": rostra.__version__,
         "api_version": API_VERSION,
@@ -48,6 +50,7 @@ async def status(request: Request, settings: SettingsDep) -> Response:
         "uptime_seconds": round(time.monotonic() - request.app.state.started_at, 3),
         "database": "sqlite" if settings.is_sqlite else "postgresql",
         "rate_limit_store": "redis" if settings.redis_url else "memory",
+        "webhook_queue_depth": await metrics.read_webhook_queue_depth(),
     }
     return Response(orjson.dumps(body), media_type="application/json")
 
@@ -63,4 +66,6 @@ async def metrics(request: Request, settings: SettingsDep) -> Response:
             principal = await get_optional_principal(request)
             if principal is None or not principal.is_admin:
                 raise Forbidden("Metrics are for administrators and the metrics token")
-    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+    metrics: Metrics = request.app.state.metrics
+    await metrics.read_webhook_queue_depth()
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 from starlette.responses import Response
 
@@ -16,10 +16,10 @@ from rostra.core.deps import (
     require_scope,
 )
 from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
-from rostra.core.listing import Filter, ListParams, ListSpec, paginate
+from rostra.core.listing import Filter, ListParams, ListSpec, Page, one_of, paginate
 from rostra.core.security import Principal
-from rostra.users import service
-from rostra.users.models import User
+from rostra.users import batch, service
+from rostra.users.models import PLANS, ROLES, User
 from rostra.users.schemas import UserCreate, UserOut, UserReplace, UserUpdate
 
 router = APIRouter(tags=["users"])
@@ -37,8 +37,8 @@ USER_LIST = ListSpec(
         "id": User.id,
     },
     filters={
-        "role": Filter(apply=lambda role: User.role == role, parse=str),
-        "plan": Filter(apply=lambda plan: User.plan == plan, parse=str),
+        "role": Filter(apply=lambda role: User.role == role, parse=one_of(*ROLES)),
+        "plan": Filter(apply=lambda plan: User.plan == plan, parse=one_of(*PLANS)),
     },
     search_columns=(User.username, User.name),
     created_column=User.created_at,
@@ -70,13 +70,13 @@ async def update_current_user(
     hasher: PasswordHasherDep,
     principal: Writer,
 ) -> Response:
-    user = await service.get_user(session, principal.user_id)
+    user = await service.get_user_for_change(session, principal.user_id)
     check_if_match(request, _etag(user, principal))
     user = await service.update_user(session, user=user, data=data, hasher=hasher, actor=principal)
     return resource_response(request, service.to_out(user, viewer=principal))
 
 
-@router.get("/users", response_model=list[UserOut], summary="List users")
+@router.get("/users", response_model=Page[UserOut], summary="List users")
 async def list_users(
     request: Request,
     session: SessionDep,
@@ -113,6 +113,22 @@ async def create_user(
     )
 
 
+@router.post(
+    "/users/batch",
+    response_model=batch.BatchResults,
+    summary="Create, change and delete up to 100 users in one request (admins)",
+)
+async def batch_users(
+    data: batch.UserBatch,
+    session: SessionDep,
+    hasher: PasswordHasherDep,
+    principal: Admin,
+    _: Writer,
+) -> Response:
+    results = await batch.run_batch(session, batch=data, hasher=hasher, actor=principal)
+    return Response(results.model_dump_json(), media_type="application/json")
+
+
 @router.get("/users/{user_id}", response_model=UserOut, summary="Get a user")
 async def get_user(
     request: Request, user_id: int, session: SessionDep, principal: Reader
@@ -130,7 +146,7 @@ async def replace_user(
     hasher: PasswordHasherDep,
     principal: Writer,
 ) -> Response:
-    user = await service.get_user(session, user_id)
+    user = await service.get_user_for_change(session, user_id)
     service.check_may_change(principal, user_id)
     check_if_match(request, _etag(user, principal))
     user = await service.replace_user(session, user=user, data=data, hasher=hasher, actor=principal)
@@ -146,7 +162,7 @@ async def update_user(
     hasher: PasswordHasherDep,
     principal: Writer,
 ) -> Response:
-    user = await service.get_user(session, user_id)
+    user = await service.get_user_for_change(session, user_id)
     service.check_may_change(principal, user_id)
     check_if_match(request, _etag(user, principal))
     user = await service.update_user(session, user=user, data=data, hasher=hasher, actor=principal)
@@ -155,10 +171,16 @@ async def update_user(
 
 @router.delete("/users/{user_id}", status_code=204, summary="Delete a user")
 async def delete_user(
-    request: Request, user_id: int, session: SessionDep, principal: Writer
+    request: Request,
+    user_id: int,
+    session: SessionDep,
+    principal: Writer,
+    transfer_to: Annotated[
+        int | None, Query(description="Who takes over the projects this user owns")
+    ] = None,
 ) -> Response:
-    user = await service.get_user(session, user_id)
+    user = await service.get_user_for_change(session, user_id)
     service.check_may_change(principal, user_id)
     check_if_match(request, _etag(user, principal))
-    await service.delete_user(session, user=user)
+    await service.delete_user(session, user=user, transfer_to=transfer_to, actor=principal)
     return Response(status_code=204)

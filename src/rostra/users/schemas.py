@@ -6,7 +6,15 @@ from functools import lru_cache
 from typing import Annotated, Literal
 
 import langcodes
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from rostra.core.schemas import InputModel, ResourceModel, Timestamp
 
@@ -69,6 +77,12 @@ class UserCreate(InputModel):
     profile: ProfileIn | None = None
 
 
+def _not_null(value: object) -> object:
+    if value is None:
+        raise ValueError("Cannot be null")
+    return value
+
+
 class UserUpdate(InputModel):
     """``PATCH``: only the fields sent change; ``profile`` merges key by key."""
 
@@ -80,16 +94,28 @@ class UserUpdate(InputModel):
     plan: Plan | None = None
     profile: ProfileIn | None = None
 
+    # Left out means "unchanged"; null would mean "no username", which a user cannot have.
+    _required_not_null = field_validator("username", "email", "role", "plan", "password")(
+        _not_null
+    )
+
 
 class UserReplace(InputModel):
-    """``PUT``: every writable field; the ones left out go back to empty."""
+    """``PUT``: every writable field; name and profile fields left out go back to empty.
+
+    ``role`` and ``plan`` left out stay as they are (a member cannot send them otherwise than
+    unchanged), and ``password``, which no answer shows, changes only when sent.
+    """
 
     username: Username
     email: EmailStr
     name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    password: Password | None = None
     role: Role | None = None
     plan: Plan | None = None
     profile: ProfileIn = Field(default_factory=ProfileIn)
+
+    _required_not_null = field_validator("role", "plan", "password")(_not_null)
 
 
 class UserOut(ResourceModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import exists, func, select
@@ -10,15 +11,30 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rostra.core.cache import forget_user_after_commit
-from rostra.core.db import utcnow
-from rostra.core.errors import Conflict, Forbidden, NotFound
+from rostra.core.db import take_write_turn, utcnow
+from rostra.core.errors import Conflict, Forbidden, Invalid, NotFound
 from rostra.core.security import Principal
+from rostra.events import catalog
+from rostra.events import service as events
 from rostra.lib.passwords import BoundedPasswordHasher
 from rostra.users.models import User
 from rostra.users.schemas import Profile, UserCreate, UserOut, UserReplace, UserUpdate
 
 PRIVILEGED_FIELDS = ("role", "plan")
 PROFILE_FIELDS = ("first_name", "last_name", "timezone", "language")
+USERNAME_CHOICE_LOCK = 0x726F7374_75736572
+"""PostgreSQL advisory lock held while a username is made from an email (any fixed number)."""
+
+UserDeletionGuard = Callable[[AsyncSession, User, User | None, Principal | None], Awaitable[None]]
+"""Called with (session, user, transfer_to, actor) before a user is deleted, by a domain above
+this one that holds rows of theirs (projects, data sets): it raises to refuse (409), or hands
+the rows to ``transfer_to``. ``create_app`` registers them with ``add_deletion_guard``."""
+_deletion_guards: list[UserDeletionGuard] = []
+
+
+def add_deletion_guard(guard: UserDeletionGuard) -> None:
+    if guard not in _deletion_guards:
+        _deletion_guards.append(guard)
 
 
 def may_see_email(viewer: Principal | None, user_id: int) -> bool:
@@ -41,8 +57,29 @@ def to_out(user: User, *, viewer: Principal | None) -> UserOut:
     )
 
 
+async def _record(
+    session: AsyncSession, event_type: str, user: User, actor: Principal | None
+) -> None:
+    """The event shows the user as they see themself (with their email); only they and
+    administrators see events about them."""
+    view = to_out(user, viewer=None).model_copy(
+        update={"email": user.email, "livemode": actor.livemode if actor else True}
+    )
+    await events.record(session, event_type=event_type, data=view, owner_id=user.id, actor=actor)
+
+
 async def get_user(session: AsyncSession, user_id: int) -> User:
     user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No user with id {user_id}")
+    return user
+
+
+async def get_user_for_change(session: AsyncSession, user_id: int) -> User:
+    """The user, locked until the transaction ends, so concurrent writers take turns and an
+    If-Match check sees the row its write will change (no lost update)."""
+    await take_write_turn(session, User)
+    user = await session.get(User, user_id, with_for_update=True, populate_existing=True)
     if user is None:
         raise NotFound(f"No user with id {user_id}")
     return user
@@ -85,6 +122,15 @@ async def _taken(
     return clashes
 
 
+async def _choose_usernames_in_turn(session: AsyncSession) -> None:
+    """Requests that make a username from an email take turns until they commit, so two
+    concurrent ones never both pick the same free name (the loser would get a 409 for a name it
+    never asked for)."""
+    await take_write_turn(session, User)
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(USERNAME_CHOICE_LOCK)))
+
+
 async def username_from_email(session: AsyncSession, email: str) -> str:
     """``john.doe@example.com`` gives ``john.doe``, or ``john.doe2`` ... when that is taken."""
     base = re.sub(r"[^A-Za-z0-9_.\-]", "_", email.split("@", 1)[0]).strip("._-")[:56] or "user"
@@ -108,9 +154,13 @@ async def create_user(
     data: UserCreate,
     hasher: BoundedPasswordHasher,
     actor: Principal | None,
+    event_type: str = catalog.USER_CREATED,
 ) -> User:
+    """``event_type``: ``user.registered`` for a sign-up, else ``user.created``."""
     _check_privileged(actor, data.model_dump(include=set(PRIVILEGED_FIELDS)), None)
     email = data.email.lower()
+    if data.username is None:
+        await _choose_usernames_in_turn(session)
     clashes = await _taken(session, username=data.username, email=email)
     if clashes:
         raise Conflict("A user with this username or email already exists", details=clashes)
@@ -126,6 +176,7 @@ async def create_user(
     )
     session.add(user)
     await _flush_unique(session)
+    await _record(session, event_type, user, actor)
     return user
 
 
@@ -151,10 +202,8 @@ async def _apply(
     profile = changes.pop("profile", None) or {}
     password = changes.pop("password", None)
     for field, value in changes.items():
-        if field in ("username", "email") and value is None:
-            continue  # required fields: null means "leave as is" in a PATCH
         if field in PRIVILEGED_FIELDS and value is None:
-            continue
+            continue  # a PUT that leaves out role or plan keeps them
         setattr(user, field, value)
     for field, value in profile.items():
         setattr(user, field, value)
@@ -162,6 +211,7 @@ async def _apply(
         user.password_hash = await hasher.hash(password)
     user.updated_at = utcnow()
     await _flush_unique(session)
+    await _record(session, catalog.USER_UPDATED, user, actor)
     forget_user_after_commit(session, user.id)
     return user
 
@@ -192,7 +242,25 @@ async def replace_user(
     return await _apply(session, user, changes, hasher=hasher, actor=actor)
 
 
-async def delete_user(session: AsyncSession, *, user: User) -> None:
+async def delete_user(
+    session: AsyncSession,
+    *,
+    user: User,
+    transfer_to: int | None = None,
+    actor: Principal | None = None,
+) -> None:
+    """``transfer_to`` names the user who takes over what this one owns (``?transfer_to=``)."""
+    heir = None
+    if transfer_to is not None:
+        if transfer_to == user.id:
+            raise Invalid.field("transfer_to", "Must name another user")
+        heir = await session.get(User, transfer_to)
+        if heir is None:
+            message = f"No user with id {transfer_to}"
+            raise NotFound(message, details=[{"field": "transfer_to", "message": message}])
+    for guard in _deletion_guards:
+        await guard(session, user, heir, actor)
+    await _record(session, catalog.USER_DELETED, user, actor)
     await session.delete(user)
     await session.flush()
     forget_user_after_commit(session, user.id)

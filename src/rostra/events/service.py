@@ -1,0 +1,84 @@
+"""Writing events beside the change that caused them, and reading them back.
+
+``record`` only adds and flushes: the event commits or rolls back with the change, so the log
+never shows a change that did not happen, nor misses one that did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Select, or_, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from rostra.core.db import utcnow
+from rostra.core.security import Principal
+from rostra.events.catalog import EVENT_TYPES
+from rostra.events.models import Event
+from rostra.events.schemas import EventOut
+from rostra.lib.secrets import random_token
+
+EVENT_ID_PREFIX = "evt_"
+
+MemberProjects = Callable[[int], Select[Any]]
+"""Given a user id, a select of the ids of the projects they are a member of."""
+
+
+def actor_id_of(actor: Principal | None) -> int | None:
+    """The acting user, or None for the CLI operator and anonymous sign-ups."""
+    if actor is None or actor.credential == "operator":
+        return None
+    return actor.user_id
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    event_type: str,
+    data: BaseModel,
+    owner_id: int | None,
+    project_id: int | None = None,
+    actor: Principal | None = None,
+) -> Event:
+    """Add an event for ``data`` (the resource as the API shows it) to the current transaction."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}")
+    event = Event(
+        public_id=EVENT_ID_PREFIX + random_token(24),
+        type=event_type,
+        owner_id=owner_id,
+        project_id=project_id,
+        actor_id=actor_id_of(actor),
+        livemode=actor.livemode if actor is not None else True,
+        data=data.model_dump(mode="json"),
+        created_at=utcnow(),
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+def to_out(event: Event) -> EventOut:
+    return EventOut(
+        id=event.public_id,
+        event=event.type,
+        timestamp=event.created_at,
+        data=event.data,
+        livemode=event.livemode,
+    )
+
+
+def visible_to(principal: Principal, member_projects: MemberProjects) -> ColumnElement[bool]:
+    """Events about the caller and their own things, and about projects they are a member of.
+
+    Administrators see every event; callers narrow with filters.
+    """
+    if principal.is_admin:
+        return true()
+    return or_(
+        Event.owner_id == principal.user_id,
+        Event.project_id.in_(member_projects(principal.user_id)),
+    )

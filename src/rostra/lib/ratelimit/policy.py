@@ -1,0 +1,105 @@
+"""What a caller may spend (``Policy``) and what one counted request found (``Decision``).
+
+A policy is a few fixed windows counted together, for Rostra an hourly quota and a per-minute
+burst. A window starts with the caller's first request in it and lasts ``seconds``. A request
+is admitted only when every blocking window has room; then every window counts it, and a
+window that does not block (professional's hourly quota) may go over its limit, the excess
+being the overage. A refused request counts nowhere, so a caller refused by the burst does not
+also spend their hourly quota.
+
+Times are integer milliseconds since the Unix epoch, the unit both stores compute in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    name: str
+    """The policy name clients see in ``RateLimit-Policy``, ``RateLimit`` and /usage."""
+    seconds: int
+    limit: int | None
+    """None: unlimited (still counted, for usage, but never refuses)."""
+    blocks: bool = True
+    """False: going over the limit is admitted and counted as overage."""
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    name: str
+    """The plan's name, or ``override`` for an account with its own limits."""
+    windows: tuple[Window, ...]
+    policy_field: bytes | None = field(init=False, compare=False)
+    """The ``RateLimit-Policy`` field value, rendered once (None: nothing is limited)."""
+
+    def __post_init__(self) -> None:
+        items = [
+            f'"{w.name}";q={w.limit};w={w.seconds}' for w in self.windows if w.limit is not None
+        ]
+        object.__setattr__(self, "policy_field", ", ".join(items).encode() or None)
+
+
+# WindowState and Decision are made for every request: plain slotted classes, since a frozen
+# dataclass's __init__ costs several times more. Nothing changes them once made.
+
+
+@dataclass(slots=True)
+class WindowState:
+    window: Window
+    used: int
+    """Requests counted in the window (after this one, when it was admitted)."""
+    resets_at_ms: int
+    """When the window ends; a window not yet started ends ``seconds`` after now."""
+
+    @property
+    def remaining(self) -> int | None:
+        limit = self.window.limit
+        return None if limit is None else max(0, limit - self.used)
+
+    @property
+    def overage(self) -> int:
+        """Requests admitted over the limit of a window that does not block."""
+        limit = self.window.limit
+        return 0 if limit is None or self.window.blocks else max(0, self.used - limit)
+
+    @property
+    def full(self) -> bool:
+        """Whether this window refuses the next request."""
+        limit = self.window.limit
+        return self.window.blocks and limit is not None and self.used >= limit
+
+
+@dataclass(slots=True)
+class Decision:
+    allowed: bool
+    states: tuple[WindowState, ...]
+    now_ms: int
+    overage: int = 0
+    """1 when this admitted request went over a non-blocking limit, else 0."""
+
+    def retry_after(self) -> int:
+        """Whole seconds until every window that refused this request has room again."""
+        waits = [s.resets_at_ms - self.now_ms for s in self.states if s.full]
+        return max(1, -(-max(waits, default=0) // 1000))
+
+    def refunded(self) -> Decision:
+        """The same decision as if the request had never been counted."""
+        if not self.allowed:
+            return self
+        states = tuple(
+            WindowState(s.window, max(0, s.used - 1), s.resets_at_ms) for s in self.states
+        )
+        return Decision(True, states, self.now_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """A caller's windows as they stand, read without counting, and their overage so far."""
+
+    states: tuple[WindowState, ...]
+    now_ms: int
+    period: str
+    """The billing period the overage total belongs to: the UTC month, ``YYYY-MM``."""
+    period_overage: int

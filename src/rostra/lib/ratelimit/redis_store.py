@@ -1,0 +1,290 @@
+"""The Redis store: counters shared by every process and host, one round trip per request.
+
+The check of both windows and the counting in both happen in one Lua script, so Redis runs them
+as one step: however many processes ask at once, no more requests are admitted than the
+limits allow. The script takes the time from Redis itself, so hosts whose clocks disagree
+still share the same windows. A caller's counters live in one hash (one key, hash-tagged so
+the script's keys share a Redis Cluster slot) that expires when its longest window ends.
+
+Every call is bounded by ``timeout_seconds`` (here rather than by the client's socket timeout,
+which on Python 3.11 costs a task per command). When Redis does not answer in time, the store
+raises ``StoreUnavailable`` and stops asking for ``cooldown_seconds``, so a dead Redis costs
+each request nothing rather than a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError, RedisError
+
+from rostra.lib.ratelimit.policy import Decision, Policy, Usage, WindowState
+from rostra.lib.ratelimit.store import StoreUnavailable, billing_period
+
+OVERAGE_KEEP_SECONDS = 62 * 86_400
+"""An overage counter outlives its month long enough to be billed."""
+
+_NOW_MS = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+"""
+
+# KEYS[1]: the caller's counters, a hash of "<window>:n" (used) and "<window>:e" (ends, ms).
+# KEYS[2]: the caller's overage counter for the billing period.
+# ARGV[1]: seconds to keep the overage counter; then per window, four values:
+#          name, seconds, limit (-1: unlimited), blocks (1 or 0).
+# Returns {allowed, now, overage, used_1, ends_1, used_2, ends_2, ...}.
+HIT_SCRIPT = (
+    """
+if redis.replicate_commands then redis.replicate_commands() end
+"""
+    + _NOW_MS
+    + """
+local windows = (#ARGV - 1) / 4
+local fields = {}
+for i = 1, windows do
+  fields[2 * i - 1] = ARGV[4 * i - 2] .. ':n'
+  fields[2 * i] = ARGV[4 * i - 2] .. ':e'
+end
+local stored = redis.call('HMGET', KEYS[1], unpack(fields))
+local used, ends = {}, {}
+local allowed = 1
+for i = 1, windows do
+  local limit = tonumber(ARGV[4 * i])
+  local ends_at = tonumber(stored[2 * i])
+  if ends_at == nil or ends_at <= now then
+    used[i] = 0
+    ends[i] = now + tonumber(ARGV[4 * i - 1]) * 1000
+  else
+    used[i] = tonumber(stored[2 * i - 1]) or 0
+    ends[i] = ends_at
+  end
+  if ARGV[4 * i + 1] == '1' and limit >= 0 and used[i] >= limit then allowed = 0 end
+end
+local overage = 0
+if allowed == 1 then
+  local updates = {}
+  local last_end = 0
+  for i = 1, windows do
+    local limit = tonumber(ARGV[4 * i])
+    used[i] = used[i] + 1
+    updates[4 * i - 3] = fields[2 * i - 1]
+    updates[4 * i - 2] = used[i]
+    updates[4 * i - 1] = fields[2 * i]
+    updates[4 * i] = ends[i]
+    if ends[i] > last_end then last_end = ends[i] end
+    if ARGV[4 * i + 1] == '0' and limit >= 0 and used[i] > limit then overage = 1 end
+  end
+  redis.call('HSET', KEYS[1], unpack(updates))
+  redis.call('PEXPIREAT', KEYS[1], last_end)
+  if overage == 1 then
+    redis.call('INCR', KEYS[2])
+    redis.call('EXPIRE', KEYS[2], ARGV[1])
+  end
+end
+local reply = {allowed, now, overage}
+for i = 1, windows do
+  reply[#reply + 1] = used[i]
+  reply[#reply + 1] = ends[i]
+end
+return reply
+"""
+)
+
+# KEYS as for HIT_SCRIPT. ARGV[1]: overage to take back (1 or 0); then per window: name, ends.
+# Only the window the request was counted in gives it back: a newer one never saw it.
+REFUND_SCRIPT = """
+for i = 2, #ARGV, 2 do
+  local fields = redis.call('HMGET', KEYS[1], ARGV[i] .. ':n', ARGV[i] .. ':e')
+  if tonumber(fields[2]) == tonumber(ARGV[i + 1]) and (tonumber(fields[1]) or 0) > 0 then
+    redis.call('HINCRBY', KEYS[1], ARGV[i] .. ':n', -1)
+  end
+end
+if ARGV[1] == '1' and (tonumber(redis.call('GET', KEYS[2])) or 0) > 0 then
+  redis.call('DECR', KEYS[2])
+end
+return 1
+"""
+
+# KEYS as for HIT_SCRIPT. ARGV: window names. Returns {now, overage, used_1, ends_1, ...}.
+PEEK_SCRIPT = (
+    _NOW_MS
+    + """
+local reply = {now, tonumber(redis.call('GET', KEYS[2])) or 0}
+for i = 1, #ARGV do
+  local fields = redis.call('HMGET', KEYS[1], ARGV[i] .. ':n', ARGV[i] .. ':e')
+  reply[#reply + 1] = tonumber(fields[1]) or 0
+  reply[#reply + 1] = tonumber(fields[2]) or 0
+end
+return reply
+"""
+)
+
+_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class _Script:
+    source: str
+    sha: str
+
+
+def _script(source: str) -> _Script:
+    return _Script(source, hashlib.sha1(source.encode()).hexdigest())  # noqa: S324 (Redis's id)
+
+
+_HIT, _REFUND, _PEEK = _script(HIT_SCRIPT), _script(REFUND_SCRIPT), _script(PEEK_SCRIPT)
+
+
+@dataclass(slots=True)
+class _Call:
+    script: _Script
+    args: tuple[Any, ...]
+    """KEYS count, the keys, then ARGV, as EVALSHA takes them after the script's id."""
+    reply: asyncio.Future[list[int]]
+
+
+class RedisStore:
+    """Every script call made in one turn of the event loop goes out as one pipeline.
+
+    Under load many requests reach the limiter in the same turn; sending their calls together
+    costs one write and one wake-up instead of one each. Each call is still one EVALSHA, run
+    by Redis as one step, so batching changes the cost, not the counting.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str,
+        timeout_seconds: float = 0.5,
+        cooldown_seconds: float = 1.0,
+    ) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.timeout_seconds = timeout_seconds
+        self.cooldown_seconds = cooldown_seconds
+        self._resting_until = 0.0
+        self._queue: list[_Call] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._period = ("", 0)  # (billing period, ms at which it ends)
+
+    def _keys(self, key: str, period: str) -> tuple[str, str]:
+        counters = f"{self.prefix}{{{key}}}"
+        return counters, f"{counters}:overage:{period}"
+
+    def _current_period(self) -> str:
+        now = _now_ms()
+        period, ends = self._period
+        if now >= ends:
+            period = billing_period(now)
+            # Re-checked each minute: cheap, and right at the turn of the month.
+            self._period = (period, now - now % 60_000 + 60_000)
+        return period
+
+    async def _run(self, script: _Script, keys: tuple[str, str], args: list[Any]) -> list[int]:
+        if time.monotonic() < self._resting_until:
+            raise StoreUnavailable("Redis failed moments ago; not asked again yet")
+        loop = asyncio.get_running_loop()
+        call = _Call(script, (len(keys), *keys, *args), loop.create_future())
+        self._queue.append(call)
+        if len(self._queue) == 1:
+            loop.call_soon(self._flush)
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                return await call.reply
+        except _FAILURES as exc:
+            self._resting_until = time.monotonic() + self.cooldown_seconds
+            raise StoreUnavailable(f"Redis did not answer: {exc!r}") from exc
+
+    def _flush(self) -> None:
+        batch, self._queue = self._queue, []
+        task = asyncio.get_running_loop().create_task(self._send(batch))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _send(self, batch: list[_Call]) -> None:
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                replies = await self._evalsha(batch)
+                missing = [c for c, r in zip(batch, replies, strict=True) if _no_script(r)]
+                if missing:  # Redis restarted or flushed its scripts: load them, ask again
+                    for script in {call.script for call in missing}:
+                        await self.redis.script_load(script.source)
+                    for call, reply in zip(missing, await self._evalsha(missing), strict=True):
+                        replies[batch.index(call)] = reply
+        except _FAILURES as exc:
+            for call in batch:
+                if not call.reply.done():
+                    call.reply.set_exception(exc)
+            return
+        for call, reply in zip(batch, replies, strict=True):
+            if call.reply.done():
+                continue
+            if isinstance(reply, Exception):
+                call.reply.set_exception(reply)
+            else:
+                call.reply.set_result(reply)
+
+    async def _evalsha(self, batch: list[_Call]) -> list[Any]:
+        if len(batch) == 1:
+            try:
+                return [await self.redis.evalsha(batch[0].script.sha, *batch[0].args)]  # type: ignore[no-untyped-call]
+            except NoScriptError as exc:
+                return [exc]
+        pipe = self.redis.pipeline(transaction=False)
+        for call in batch:
+            pipe.evalsha(call.script.sha, *call.args)  # type: ignore[no-untyped-call]
+        return await pipe.execute(raise_on_error=False)
+
+    async def hit(self, key: str, policy: Policy) -> Decision:
+        reply = await self._run(_HIT, self._keys(key, self._current_period()), _hit_args(policy))
+        allowed, now, overage = reply[0], reply[1], reply[2]
+        states = tuple(
+            WindowState(window, int(reply[3 + 2 * i]), int(reply[4 + 2 * i]))
+            for i, window in enumerate(policy.windows)
+        )
+        return Decision(allowed == 1, states, int(now), int(overage))
+
+    async def refund(self, key: str, decision: Decision) -> None:
+        args: list[Any] = [decision.overage]
+        for state in decision.states:
+            args += [state.window.name, state.resets_at_ms]
+        await self._run(_REFUND, self._keys(key, billing_period(decision.now_ms)), args)
+
+    async def peek(self, key: str, policy: Policy) -> Usage:
+        period = self._current_period()
+        names = [window.name for window in policy.windows]
+        reply = await self._run(_PEEK, self._keys(key, period), names)
+        now = int(reply[0])
+        states = []
+        for i, window in enumerate(policy.windows):
+            used, ends = int(reply[2 + 2 * i]), int(reply[3 + 2 * i])
+            if ends <= now:
+                used, ends = 0, now + window.seconds * 1000
+            states.append(WindowState(window, used, ends))
+        return Usage(tuple(states), now, period, int(reply[1]))
+
+
+@lru_cache(maxsize=256)
+def _hit_args(policy: Policy) -> list[Any]:
+    """HIT_SCRIPT's ARGV for a policy (policies are few and immutable: built once each)."""
+    args: list[Any] = [OVERAGE_KEEP_SECONDS]
+    for window in policy.windows:
+        limit = -1 if window.limit is None else window.limit
+        args += [window.name, window.seconds, limit, 1 if window.blocks else 0]
+    return args
+
+
+def _no_script(reply: object) -> bool:
+    return isinstance(reply, NoScriptError)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

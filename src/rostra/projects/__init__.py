@@ -1,0 +1,1 @@
+"""Projects, their members and roles, and who may see or change them."""

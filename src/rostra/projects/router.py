@@ -1,0 +1,284 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
+from starlette.responses import Response
+
+from rostra.core.deps import (
+    CursorCodecDep,
+    SessionDep,
+    list_params,
+    optional_scope,
+    require_scope,
+)
+from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
+from rostra.core.listing import Filter, ListParams, ListSpec, Page, one_of, paginate, whole_number
+from rostra.core.security import Principal
+from rostra.projects import service
+from rostra.projects.models import Project, ProjectMember
+from rostra.projects.schemas import (
+    MemberCreate,
+    MemberOut,
+    MemberUpdate,
+    ProjectCreate,
+    ProjectOut,
+    ProjectReplace,
+    ProjectStatus,
+    ProjectUpdate,
+    Visibility,
+)
+
+router = APIRouter(tags=["projects"])
+
+Reader = Annotated[Principal | None, Depends(optional_scope("read", "projects"))]
+Writer = Annotated[Principal, Depends(require_scope("write", "projects"))]
+
+PROJECT_LIST = ListSpec(
+    id_column=Project.id,
+    sort_columns={
+        "created_at": Project.created_at,
+        "updated_at": Project.updated_at,
+        "name": Project.name,
+        "id": Project.id,
+    },
+    filters={
+        "status": Filter(
+            apply=lambda status: Project.status == status, parse=one_of(*ProjectStatus)
+        ),
+        "visibility": Filter(
+            apply=lambda seen: Project.visibility == seen, parse=one_of(*Visibility)
+        ),
+        "owner_id": Filter(apply=lambda owner_id: Project.owner_id == owner_id, parse=whole_number),
+    },
+    search_columns=(Project.name, Project.description),
+    created_column=Project.created_at,
+)
+
+MEMBER_LIST = ListSpec(
+    id_column=ProjectMember.id,
+    sort_columns={"created_at": ProjectMember.created_at, "id": ProjectMember.id},
+    default_order="asc",
+)
+
+
+def _project_response(
+    request: Request,
+    project: Project,
+    principal: Principal | None,
+    *,
+    status_code: int = 200,
+) -> Response:
+    headers = None
+    if status_code == 201:
+        headers = {"Location": str(request.url_for("get_project", project_id=project.id))}
+    body = service.to_out(project, livemode=service.livemode_of(principal))
+    return resource_response(request, body, status_code=status_code, headers=headers)
+
+
+def _check_project_etag(request: Request, project: Project, principal: Principal) -> None:
+    body = resource_body(service.to_out(project, livemode=principal.livemode))
+    check_if_match(request, etag_of(body))
+
+
+@router.get("/projects", response_model=Page[ProjectOut], summary="List the projects you may see")
+async def list_projects(
+    request: Request,
+    session: SessionDep,
+    codec: CursorCodecDep,
+    principal: Reader,
+    params: Annotated[ListParams, Depends(list_params(PROJECT_LIST))],
+) -> Response:
+    livemode = service.livemode_of(principal)
+    return await paginate(
+        session,
+        request,
+        select(Project).where(service.visible_clause(principal)),
+        PROJECT_LIST,
+        params,
+        codec,
+        lambda project: service.to_out(project, livemode=livemode),
+    )
+
+
+@router.post("/projects", status_code=201, response_model=ProjectOut, summary="Create a project")
+async def create_project(
+    request: Request, data: ProjectCreate, session: SessionDep, principal: Writer
+) -> Response:
+    project = await service.create_project(session, data=data, actor=principal)
+    return _project_response(request, project, principal, status_code=201)
+
+
+@router.get("/projects/{project_id}", response_model=ProjectOut, summary="Get a project")
+async def get_project(
+    request: Request, project_id: int, session: SessionDep, principal: Reader
+) -> Response:
+    access = await service.get_project(session, project_id, principal)
+    return _project_response(request, access.project, principal)
+
+
+@router.put("/projects/{project_id}", response_model=ProjectOut, summary="Replace a project")
+async def replace_project(
+    request: Request,
+    project_id: int,
+    data: ProjectReplace,
+    session: SessionDep,
+    principal: Writer,
+) -> Response:
+    access = await service.get_project(session, project_id, principal, for_change=True)
+    access.require_change()
+    _check_project_etag(request, access.project, principal)
+    project = await service.replace_project(
+        session, project=access.project, data=data, actor=principal
+    )
+    return _project_response(request, project, principal)
+
+
+@router.patch("/projects/{project_id}", response_model=ProjectOut, summary="Change a project")
+async def update_project(
+    request: Request,
+    project_id: int,
+    data: ProjectUpdate,
+    session: SessionDep,
+    principal: Writer,
+) -> Response:
+    access = await service.get_project(session, project_id, principal, for_change=True)
+    access.require_change()
+    _check_project_etag(request, access.project, principal)
+    project = await service.update_project(
+        session, project=access.project, data=data, actor=principal
+    )
+    return _project_response(request, project, principal)
+
+
+@router.delete("/projects/{project_id}", status_code=204, summary="Delete a project")
+async def delete_project(
+    request: Request, project_id: int, session: SessionDep, principal: Writer
+) -> Response:
+    access = await service.get_project(session, project_id, principal, for_change=True)
+    access.require_manage()
+    _check_project_etag(request, access.project, principal)
+    await service.delete_project(session, project=access.project, actor=principal)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/projects/{project_id}/members",
+    response_model=Page[MemberOut],
+    summary="List a project's members",
+)
+async def list_members(
+    request: Request,
+    project_id: int,
+    session: SessionDep,
+    codec: CursorCodecDep,
+    principal: Reader,
+    params: Annotated[ListParams, Depends(list_params(MEMBER_LIST))],
+) -> Response:
+    access = await service.get_project(session, project_id, principal)
+    livemode = service.livemode_of(principal)
+    return await paginate(
+        session,
+        request,
+        service.members_query(access.project.id),
+        MEMBER_LIST,
+        params,
+        codec,
+        lambda member: service.member_out(member, livemode=livemode),
+    )
+
+
+def _member_response(
+    request: Request, member: ProjectMember, principal: Principal, *, status_code: int = 200
+) -> Response:
+    headers = None
+    if status_code == 201:
+        location = request.url_for(
+            "get_member", project_id=member.project_id, user_id=member.user_id
+        )
+        headers = {"Location": str(location)}
+    body = service.member_out(member, livemode=principal.livemode)
+    return resource_response(request, body, status_code=status_code, headers=headers)
+
+
+def _check_member_etag(request: Request, member: ProjectMember, principal: Principal) -> None:
+    body = resource_body(service.member_out(member, livemode=principal.livemode))
+    check_if_match(request, etag_of(body))
+
+
+@router.post(
+    "/projects/{project_id}/members",
+    status_code=201,
+    response_model=MemberOut,
+    summary="Add a member (project owners)",
+)
+async def add_member(
+    request: Request,
+    project_id: int,
+    data: MemberCreate,
+    session: SessionDep,
+    principal: Writer,
+) -> Response:
+    access = await service.get_project(session, project_id, principal)
+    access.require_manage()
+    member = await service.add_member(session, project=access.project, data=data, actor=principal)
+    return _member_response(request, member, principal, status_code=201)
+
+
+@router.get(
+    "/projects/{project_id}/members/{user_id}",
+    response_model=MemberOut,
+    summary="Get one member",
+)
+async def get_member(
+    request: Request, project_id: int, user_id: int, session: SessionDep, principal: Reader
+) -> Response:
+    access = await service.get_project(session, project_id, principal)
+    member = await service.get_member(session, project=access.project, user_id=user_id)
+    body = service.member_out(member, livemode=service.livemode_of(principal))
+    return resource_response(request, body)
+
+
+@router.patch(
+    "/projects/{project_id}/members/{user_id}",
+    response_model=MemberOut,
+    summary="Change a member's role (project owners)",
+)
+async def change_member(
+    request: Request,
+    project_id: int,
+    user_id: int,
+    data: MemberUpdate,
+    session: SessionDep,
+    principal: Writer,
+) -> Response:
+    access = await service.get_project(session, project_id, principal)
+    access.require_manage()
+    member = await service.get_member(
+        session, project=access.project, user_id=user_id, for_change=True
+    )
+    _check_member_etag(request, member, principal)
+    member = await service.change_member(
+        session, project=access.project, member=member, role=data.role, actor=principal
+    )
+    return _member_response(request, member, principal)
+
+
+@router.delete(
+    "/projects/{project_id}/members/{user_id}",
+    status_code=204,
+    summary="Remove a member (project owners; any member may leave)",
+)
+async def remove_member(
+    request: Request, project_id: int, user_id: int, session: SessionDep, principal: Writer
+) -> Response:
+    access = await service.get_project(session, project_id, principal)
+    if user_id != principal.user_id:
+        access.require_manage()
+    member = await service.get_member(
+        session, project=access.project, user_id=user_id, for_change=True
+    )
+    _check_member_etag(request, member, principal)
+    await service.remove_member(session, project=access.project, member=member, actor=principal)
+    return Response(status_code=204)

@@ -1,0 +1,435 @@
+"""Projects and their members: who may see a project, who may change it, and the changes.
+
+Seeing: ``public`` projects are read by anyone, ``internal`` ones by any signed-in user,
+``private`` ones by their members; administrators see everything. A project the caller may
+not see is a 404 on every verb; one they see but may not change is a 403. Changing a project
+or its components and deployments takes the ``owner`` or ``maintainer`` role; managing
+members and deleting the project takes ``owner``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, or_, select, true
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from rostra.core.db import take_write_turn, utcnow
+from rostra.core.errors import Conflict, Forbidden, NotFound
+from rostra.core.security import Principal
+from rostra.events import catalog
+from rostra.events import service as events
+from rostra.projects.models import Project, ProjectMember
+from rostra.projects.schemas import (
+    MemberCreate,
+    MemberOut,
+    ProjectCreate,
+    ProjectOut,
+    ProjectReplace,
+    ProjectRole,
+    ProjectSettings,
+    ProjectUpdate,
+    SettingsIn,
+    Visibility,
+)
+from rostra.users.models import User
+
+CHANGERS = frozenset({ProjectRole.OWNER, ProjectRole.MAINTAINER})
+
+
+@dataclass(frozen=True)
+class ProjectAccess:
+    """A project the caller may see, with the role they hold in it."""
+
+    project: Project
+    role: ProjectRole | None
+    admin: bool
+
+    @property
+    def may_change(self) -> bool:
+        return self.admin or self.role in CHANGERS
+
+    @property
+    def may_manage(self) -> bool:
+        return self.admin or self.role == ProjectRole.OWNER
+
+    def require_change(self) -> None:
+        if not self.may_change:
+            raise Forbidden("Only the project's owners and maintainers may change it")
+
+    def require_manage(self) -> None:
+        if not self.may_manage:
+            raise Forbidden("Only the project's owners may do this")
+
+
+def livemode_of(principal: Principal | None) -> bool:
+    return principal.livemode if principal is not None else True
+
+
+def to_out(project: Project, *, livemode: bool = True) -> ProjectOut:
+    return ProjectOut(
+        id=project.id,
+        name=project.name,
+        description=project.description,
+        visibility=project.visibility,
+        status=project.status,
+        settings=ProjectSettings.model_validate(project.settings),
+        owner_id=project.owner_id,
+        created_at=project.created_at,
+        updated_at=project.updated_at,
+        livemode=livemode,
+    )
+
+
+def member_out(member: ProjectMember, *, livemode: bool = True) -> MemberOut:
+    return MemberOut(
+        project_id=member.project_id,
+        user_id=member.user_id,
+        username=member.user.username,
+        role=member.role,
+        created_at=member.created_at,
+        updated_at=member.updated_at,
+        livemode=livemode,
+    )
+
+
+def member_project_ids(user_id: int) -> Select[Any]:
+    """The ids of the projects ``user_id`` is a member of (any role)."""
+    return select(ProjectMember.project_id).where(ProjectMember.user_id == user_id)
+
+
+def visible_clause(principal: Principal | None) -> ColumnElement[bool]:
+    """A WHERE clause over ``Project``: the projects ``principal`` may see."""
+    if principal is None:
+        return Project.visibility == Visibility.PUBLIC
+    if principal.is_admin:
+        return true()
+    return or_(
+        Project.visibility.in_((Visibility.PUBLIC, Visibility.INTERNAL)),
+        Project.id.in_(member_project_ids(principal.user_id)),
+    )
+
+
+def _may_see(project: Project, role: ProjectRole | None, principal: Principal | None) -> bool:
+    if project.visibility == Visibility.PUBLIC or role is not None:
+        return True
+    if principal is None:
+        return False
+    return principal.is_admin or project.visibility == Visibility.INTERNAL
+
+
+async def role_of(session: AsyncSession, project_id: int, user_id: int) -> ProjectRole | None:
+    role = await session.scalar(
+        select(ProjectMember.role).where(
+            ProjectMember.project_id == project_id, ProjectMember.user_id == user_id
+        )
+    )
+    return ProjectRole(role) if role is not None else None
+
+
+def not_found(project_id: int, field: str | None = None) -> NotFound:
+    message = f"No project with id {project_id}"
+    details = [{"field": field, "message": message}] if field else None
+    return NotFound(message, details=details)
+
+
+async def get_project(
+    session: AsyncSession,
+    project_id: int,
+    principal: Principal | None,
+    *,
+    field: str | None = None,
+    for_change: bool = False,
+) -> ProjectAccess:
+    """The project if ``principal`` may see it, else 404 (``field`` names a body field that
+    referred to it). ``for_change`` locks the row until the transaction ends, so the If-Match
+    check and the write see the same version."""
+    if for_change:
+        await take_write_turn(session, Project)
+    project = await session.get(
+        Project, project_id, with_for_update=for_change, populate_existing=for_change
+    )
+    if project is None:
+        raise not_found(project_id, field)
+    role = await role_of(session, project.id, principal.user_id) if principal else None
+    if not _may_see(project, role, principal):
+        raise not_found(project_id, field)
+    return ProjectAccess(project, role, principal is not None and principal.is_admin)
+
+
+async def existing_user(session: AsyncSession, user_id: int, *, field: str) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        message = f"No user with id {user_id}"
+        raise NotFound(message, details=[{"field": field, "message": message}])
+    return user
+
+
+def check_owner_field(actor: Principal, requested: int | None, current: int) -> None:
+    """``owner_id`` is set by administrators only; anyone may send back the current value."""
+    if requested is None or requested == current or actor.is_admin:
+        return
+    raise Forbidden(
+        "Only administrators may set 'owner_id'",
+        details=[{"field": "owner_id", "message": "Only administrators may set this field"}],
+    )
+
+
+def _settings(current: dict[str, Any] | None, sent: SettingsIn | None) -> dict[str, Any]:
+    merged = dict(current or ProjectSettings().model_dump())
+    if sent is not None:
+        merged.update(sent.model_dump(exclude_unset=True))
+    return ProjectSettings.model_validate(merged).model_dump()
+
+
+async def _record(
+    session: AsyncSession, event_type: str, project: Project, actor: Principal | None
+) -> None:
+    await events.record(
+        session,
+        event_type=event_type,
+        data=to_out(project, livemode=livemode_of(actor)),
+        owner_id=project.owner_id,
+        project_id=project.id,
+        actor=actor,
+    )
+
+
+async def _set_role(
+    session: AsyncSession, project: Project, user: User, role: ProjectRole
+) -> ProjectMember:
+    member = await session.scalar(
+        select(ProjectMember).where(
+            ProjectMember.project_id == project.id, ProjectMember.user_id == user.id
+        )
+    )
+    if member is None:
+        member = ProjectMember(project_id=project.id, user_id=user.id, role=role)
+        session.add(member)
+    else:
+        member.role = role
+        member.updated_at = utcnow()
+    member.user = user
+    return member
+
+
+async def _change_owner(session: AsyncSession, project: Project, new_owner: User) -> None:
+    """The new owner gets the owner role; the previous one stays on as a maintainer."""
+    previous = await session.get(User, project.owner_id)
+    if previous is not None and previous.id != new_owner.id:
+        await _set_role(session, project, previous, ProjectRole.MAINTAINER)
+    project.owner_id = new_owner.id
+    await _set_role(session, project, new_owner, ProjectRole.OWNER)
+
+
+async def create_project(
+    session: AsyncSession, *, data: ProjectCreate, actor: Principal
+) -> Project:
+    check_owner_field(actor, data.owner_id, actor.user_id)
+    owner_id = data.owner_id if data.owner_id is not None else actor.user_id
+    owner = await existing_user(session, owner_id, field="owner_id")
+    now = utcnow()
+    project = Project(
+        name=data.name,
+        description=data.description,
+        visibility=data.visibility,
+        status=data.status,
+        settings=_settings(None, data.settings),
+        owner_id=owner.id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(project)
+    await session.flush()
+    await _set_role(session, project, owner, ProjectRole.OWNER)
+    await session.flush()
+    await _record(session, catalog.PROJECT_CREATED, project, actor)
+    return project
+
+
+async def _apply(
+    session: AsyncSession,
+    *,
+    project: Project,
+    changes: dict[str, Any],
+    settings: dict[str, Any],
+    owner_id: int | None,
+    actor: Principal,
+) -> Project:
+    check_owner_field(actor, owner_id, project.owner_id)
+    if owner_id is not None and owner_id != project.owner_id:
+        await _change_owner(
+            session, project, await existing_user(session, owner_id, field="owner_id")
+        )
+    for field, value in changes.items():
+        setattr(project, field, value)
+    project.settings = settings
+    project.updated_at = utcnow()
+    await session.flush()
+    await _record(session, catalog.PROJECT_UPDATED, project, actor)
+    return project
+
+
+async def update_project(
+    session: AsyncSession, *, project: Project, data: ProjectUpdate, actor: Principal
+) -> Project:
+    """``PATCH``: the fields sent change; ``settings`` merges key by key."""
+    changes = data.model_dump(exclude_unset=True, exclude={"settings", "owner_id"})
+    return await _apply(
+        session,
+        project=project,
+        changes=changes,
+        settings=_settings(project.settings, data.settings),
+        owner_id=data.owner_id,
+        actor=actor,
+    )
+
+
+async def replace_project(
+    session: AsyncSession, *, project: Project, data: ProjectReplace, actor: Principal
+) -> Project:
+    """``PUT``: every writable field; ``settings`` left out (or keys of it) go to defaults."""
+    changes = data.model_dump(exclude={"settings", "owner_id"})
+    return await _apply(
+        session,
+        project=project,
+        changes=changes,
+        settings=_settings(None, data.settings),
+        owner_id=data.owner_id,
+        actor=actor,
+    )
+
+
+async def delete_project(session: AsyncSession, *, project: Project, actor: Principal) -> None:
+    """Its members, components, deployments and data sets go with it (foreign-key cascade)."""
+    await _record(session, catalog.PROJECT_DELETED, project, actor)
+    await session.delete(project)
+    await session.flush()
+
+
+def members_query(project_id: int) -> Select[Any]:
+    return (
+        select(ProjectMember)
+        .where(ProjectMember.project_id == project_id)
+        .options(selectinload(ProjectMember.user))
+    )
+
+
+async def get_member(
+    session: AsyncSession, *, project: Project, user_id: int, for_change: bool = False
+) -> ProjectMember:
+    query = members_query(project.id).where(ProjectMember.user_id == user_id)
+    if for_change:
+        await take_write_turn(session, ProjectMember)
+        query = query.with_for_update().execution_options(populate_existing=True)
+    member: ProjectMember | None = await session.scalar(query)
+    if member is None:
+        raise NotFound(f"User {user_id} is not a member of project {project.id}")
+    return member
+
+
+async def _record_member(
+    session: AsyncSession,
+    event_type: str,
+    project: Project,
+    member: ProjectMember,
+    actor: Principal,
+) -> None:
+    await events.record(
+        session,
+        event_type=event_type,
+        data=member_out(member, livemode=livemode_of(actor)),
+        owner_id=project.owner_id,
+        project_id=project.id,
+        actor=actor,
+    )
+
+
+async def add_member(
+    session: AsyncSession, *, project: Project, data: MemberCreate, actor: Principal
+) -> ProjectMember:
+    user = await existing_user(session, data.user_id, field="user_id")
+    if await role_of(session, project.id, user.id) is not None:
+        raise Conflict(
+            f"User {user.id} is already a member of this project; PATCH their role instead",
+            details=[{"field": "user_id", "message": "Already a member"}],
+        )
+    now = utcnow()
+    member = ProjectMember(
+        project_id=project.id, user_id=user.id, role=data.role, created_at=now, updated_at=now
+    )
+    member.user = user
+    session.add(member)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent request added them first
+        raise Conflict(f"User {user.id} is already a member of this project") from exc
+    await _record_member(session, catalog.MEMBER_ADDED, project, member, actor)
+    return member
+
+
+def _keep_owner(project: Project, member: ProjectMember) -> None:
+    if member.user_id == project.owner_id:
+        raise Conflict(
+            "The project's owner keeps the owner role; an administrator can change 'owner_id' first"
+        )
+
+
+async def change_member(
+    session: AsyncSession,
+    *,
+    project: Project,
+    member: ProjectMember,
+    role: ProjectRole,
+    actor: Principal,
+) -> ProjectMember:
+    if role != member.role:
+        _keep_owner(project, member)
+        member.role = role
+    member.updated_at = utcnow()
+    await session.flush()
+    await _record_member(session, catalog.MEMBER_UPDATED, project, member, actor)
+    return member
+
+
+async def remove_member(
+    session: AsyncSession, *, project: Project, member: ProjectMember, actor: Principal
+) -> None:
+    _keep_owner(project, member)
+    await _record_member(session, catalog.MEMBER_REMOVED, project, member, actor)
+    await session.delete(member)
+    await session.flush()
+
+
+async def owned_projects(session: AsyncSession, user_id: int) -> Sequence[Project]:
+    return (await session.scalars(select(Project).where(Project.owner_id == user_id))).all()
+
+
+async def count_owned(session: AsyncSession, user_id: int) -> int:
+    query = select(func.count()).select_from(Project).where(Project.owner_id == user_id)
+    return int(await session.scalar(query) or 0)
+
+
+async def hand_over_projects(
+    session: AsyncSession, user: User, transfer_to: User | None, actor: Principal | None
+) -> None:
+    """The users domain's deletion guard: a user who owns projects is deleted only once they
+    go to ``transfer_to`` (``DELETE /users/{id}?transfer_to=...``); otherwise 409."""
+    owned = await count_owned(session, user.id)
+    if owned == 0:
+        return
+    if transfer_to is None:
+        raise Conflict(
+            f"This user still owns {owned} project(s): pass ?transfer_to=<user_id> to hand "
+            "them to another user",
+            details=[{"field": "transfer_to", "message": "Required: the user owns projects"}],
+        )
+    for project in await owned_projects(session, user.id):
+        await _change_owner(session, project, transfer_to)
+        project.updated_at = utcnow()
+        await session.flush()
+        await _record(session, catalog.PROJECT_UPDATED, project, actor)
