@@ -54,6 +54,8 @@ UNREACHABLE_PLAN_LIMITS = json.dumps({"free": {"per_hour": 10**12, "per_minute":
 
 USER_RATIO_TARGET = 0.6
 HEALTH_RATIO_TARGET = 0.8
+BUSY_LOAD_AVERAGE = 0.5
+"""A 1-minute load average above this before the start means something else is running."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,14 @@ class Measurement:
     def failed_requests(self) -> int:
         return sum(run.failed_requests for run in self.runs)
 
+    @property
+    def failures_by_kind(self) -> dict[str, int]:
+        """wrk's error counts summed over the runs: status (non-2xx/3xx), timeout (none in 2 s),
+        connect, read, write."""
+        kinds = {kind for run in self.runs for kind in run.errors}
+        totals = {kind: sum(run.errors.get(kind, 0) for run in self.runs) for kind in kinds}
+        return {kind: count for kind, count in sorted(totals.items()) if count}
+
     def summary(self) -> dict[str, Any]:
         return {
             "url": self.url,
@@ -112,6 +122,7 @@ class Measurement:
             "median_p50_ms": round(self.p50_ms, 3),
             "median_p99_ms": round(self.p99_ms, 3),
             "failed_requests": self.failed_requests,
+            "failures_by_kind": self.failures_by_kind,
             "runs": [asdict(run) for run in self.runs],
         }
 
@@ -167,7 +178,6 @@ def clean_environment(**extra: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class RostraInstance:
-    workdir: Path
     env: dict[str, str]
     api_key: str
 
@@ -206,7 +216,7 @@ def prepare_rostra(workdir: Path) -> RostraInstance:
         password,
     )
     api_key = cli("keys", "create", "--user", BENCH_USERNAME, "--name", "bench")
-    return RostraInstance(workdir=workdir, env=env, api_key=api_key)
+    return RostraInstance(env=env, api_key=api_key)
 
 
 def rostra_command(port: int) -> list[str]:
@@ -321,6 +331,9 @@ def measure(
 
 def benchmark(options: Options) -> dict[str, Any]:
     wrk = ensure_wrk()
+    load_before = os.getloadavg()[0]
+    if load_before > BUSY_LOAD_AVERAGE:
+        print(f"warning: load average {load_before:.2f}: the machine is busy, figures are noisy")
     results: dict[str, Measurement] = {}
     with tempfile.TemporaryDirectory(prefix="rostra-bench-") as tmp:
         workdir = Path(tmp)
@@ -360,7 +373,7 @@ def benchmark(options: Options) -> dict[str, Any]:
             check_same_body(fetch(f"{base}/health"), health_body, "GET /health")
             results["ceiling_user"] = measure(wrk, "ceiling_user", f"{base}/user", options, auth)
             results["ceiling_health"] = measure(wrk, "ceiling_health", f"{base}/health", options)
-    return report(results, options, wrk)
+    return report(results, options, wrk, load_before)
 
 
 def check_same_body(ceiling: bytes, rostra: bytes, what: str) -> None:
@@ -379,7 +392,9 @@ def ratio(numerator: Measurement, denominator: Measurement, target: float) -> di
     }
 
 
-def report(results: dict[str, Measurement], options: Options, wrk: str) -> dict[str, Any]:
+def report(
+    results: dict[str, Measurement], options: Options, wrk: str, load_before: float
+) -> dict[str, Any]:
     failed = sum(m.failed_requests for m in results.values())
     return {
         "benchmark": "foundation",
@@ -395,7 +410,7 @@ def report(results: dict[str, Measurement], options: Options, wrk: str) -> dict[
         },
         "endpoints": {name: m.summary() for name, m in results.items()},
         "method": {**asdict(options), "wrk_threads": 1},
-        "environment": environment(wrk),
+        "environment": {"load_average_before": round(load_before, 2), **environment(wrk)},
     }
 
 
@@ -438,7 +453,11 @@ def print_table(result: dict[str, Any]) -> None:
         verdict = "met" if item["met"] else "NOT met"
         print(f"{name:<28}{item['value']:>7.3f}  (target >= {item['target']}: {verdict})")
     if not result["valid"]:
-        print("\nINVALID: some requests failed (see failed_requests); the figures do not count.")
+        print("\nINVALID: some requests failed; the figures do not count.")
+        for name, summary in result["endpoints"].items():
+            if summary["failed_requests"]:
+                kinds = ", ".join(f"{k} {n}" for k, n in summary["failures_by_kind"].items())
+                print(f"  {name}: {kinds}")
 
 
 def parse_options(argv: list[str] | None = None) -> Options:

@@ -118,6 +118,25 @@ async def test_login_records_the_device_and_address(
 
 
 @pytest.mark.parametrize(
+    ("settings_overrides", "recorded"),
+    [({}, "127.0.0.1"), ({"trusted_proxies": ["127.0.0.1"]}, "203.0.113.7")],
+    ids=["direct", "behind-trusted-proxy"],
+)
+async def test_session_address_believes_only_trusted_proxies(
+    app: FastAPI, client: httpx.AsyncClient, recorded: str
+) -> None:
+    user = await make_user(app)
+    response = await client.post(
+        LOGIN,
+        json={"username": user.username, "password": PASSWORD},
+        headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.7"},
+    )
+    assert response.status_code == 200
+    [stored] = await sessions_of(app, user.id)
+    assert stored.ip == recorded
+
+
+@pytest.mark.parametrize(
     "body",
     [
         {"username": "{username}", "password": "wrong password"},

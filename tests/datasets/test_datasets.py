@@ -142,13 +142,18 @@ async def test_project_data_sets_follow_the_project(
     assert hidden.status_code == 404
     assert hidden.json()["error"]["details"][0]["field"] == "project_id"
     assert await snapshot(app) == before
-    moved = await client.patch(url, headers=owner.headers, json={"project_id": None})
-    assert moved.status_code == 200  # null is "no change" for a fixed field
     elsewhere = await make_project(app, owner.user)
     before = await snapshot(app)
-    refused = await client.patch(url, headers=owner.headers, json={"project_id": elsewhere.id})
-    assert refused.status_code == 400
+    for project_id in (None, elsewhere.id):
+        moved = await client.patch(url, headers=owner.headers, json={"project_id": project_id})
+        assert moved.status_code == 400
+        assert moved.json()["error"]["details"][0]["field"] == "project_id"
     assert await snapshot(app) == before
+    same = await client.put(
+        url, headers=owner.headers, json={**SEED_001_BODY, "project_id": project.id}
+    )
+    assert same.status_code == 200
+    assert same.json()["project_id"] == project.id
 
 
 async def test_list_shows_own_and_visible_project_data(

@@ -91,6 +91,7 @@ async def test_event_types(app: FastAPI, client: httpx.AsyncClient) -> None:
     assert all(item["description"] for item in body["data"])
     assert body["pagination"]["total"] == len(body["data"])
     assert body["pagination"]["has_more"] is False
+    assert response.headers["Link"].endswith('/api/v1/events/types>; rel="first"')
     refused = await client.get("/api/v1/events/types?limit=5", headers=account.headers)
     assert refused.status_code == 400
 

@@ -105,7 +105,7 @@ async def test_four_processes_admit_exactly_the_burst(
     )  # fmt: skip
     key = run_cli(server_env, "keys", "create", "--user", "burst")
     headers = {"Authorization": f"Bearer {key}"}
-    limits = httpx.Limits(max_connections=REQUESTS, max_keepalive_connections=0)
+    limits = httpx.Limits(max_connections=REQUESTS)
     timeout = httpx.Timeout(120)
     async with httpx.AsyncClient(limits=limits, timeout=timeout) as http:
         # Every process has seen the key once, so the burst below is not a cache-miss race.

@@ -14,7 +14,6 @@ from tests.ratelimit.helpers import (
     USAGE,
     USER,
     assert_reset_within,
-    has_no_limit_fields,
     limit_fields,
     metric,
     ratelimit_items,
@@ -49,8 +48,10 @@ async def test_a_counted_response_carries_every_field(
     assert_reset_within(response, 60)
     assert response.headers["RateLimit-Policy"] == FREE_POLICY
     items = ratelimit_items(response)
-    assert items["hour"][0] == 7 and 3590 <= items["hour"][1] <= 3600
-    assert items["minute"][0] == 4 and 50 <= items["minute"][1] <= 60
+    assert items["hour"][0] == 7
+    assert 3590 <= items["hour"][1] <= 3600
+    assert items["minute"][0] == 4
+    assert 50 <= items["minute"][1] <= 60
     second = await client.get(USER, headers=account.headers)
     assert limit_fields(second)[:2] == (5, 3)
 
@@ -198,7 +199,7 @@ async def test_usage_describes_the_caller(app: FastAPI, client: httpx.AsyncClien
     assert body["client_ip"] is None
     assert body["livemode"] is True
     hour, minute = body["windows"]
-    assert hour["name"] == "hour" and hour["seconds"] == 3600
+    assert (hour["name"], hour["seconds"]) == ("hour", 3600)
     assert (hour["limit"], hour["used"], hour["remaining"]) == (8, 1, 7)
     assert (minute["limit"], minute["used"], minute["remaining"]) == (5, 1, 4)
     assert minute["reset"] == int(response.headers["X-RateLimit-Reset"])

@@ -28,9 +28,7 @@ async def _assert_nothing_changed(app: FastAPI, admin: Account, before: dict[str
 
 
 @pytest.mark.parametrize(("method", "path"), WRITES)
-@pytest.mark.parametrize(
-    "raw", [b"{", b'{"name": "x",}', b"{'name': 'x'}", b'{"name": "x"} trailing', b"\xff\xfe"]
-)
+@pytest.mark.parametrize("raw", [b"{'name': 'x'}", b'{"name": "x"} trailing'])
 async def test_malformed_json_is_400(
     app: FastAPI, client: httpx.AsyncClient, method: str, path: str, raw: bytes
 ) -> None:
@@ -49,7 +47,7 @@ async def test_malformed_json_is_400(
     await _assert_nothing_changed(app, admin, before)
 
 
-@pytest.mark.parametrize(("method", "path"), WRITES)
+@pytest.mark.parametrize(("method", "path"), WRITES[:3])  # the three body schemas
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -123,18 +121,39 @@ async def test_huge_body_is_413(
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
-@pytest.mark.parametrize("user_id", ["abc", "1.5", "99999999999999999999999"])
-async def test_an_id_that_is_not_an_integer_is_400(
-    app: FastAPI, client: httpx.AsyncClient, method: str, user_id: str
+async def test_an_id_no_user_can_have_is_400_naming_it(
+    app: FastAPI, client: httpx.AsyncClient, method: str
 ) -> None:
     admin = await _admin(app)
     before = await stored_user_fields(app, admin.id)
-    response = await client.request(
-        method,
-        f"/api/v1/users/{user_id}",
-        headers=admin.headers,
-        json={"username": "x", "email": "x@example.com"},
-    )
-    assert response.status_code in (400, 404)
-    assert error_of(response)["code"] in ("VALIDATION_ERROR", "RESOURCE_NOT_FOUND")
+    for user_id in ("abc", "1.5", "0", "-3", "2147483648", "9" * 23):
+        response = await client.request(
+            method,
+            f"/api/v1/users/{user_id}",
+            headers=admin.headers,
+            json={"username": "x", "email": "x@example.com"},
+        )
+        assert response.status_code == 400, user_id
+        assert error_of(response)["code"] == "VALIDATION_ERROR"
+        assert error_fields(response) == ["user_id"]
+    await _assert_nothing_changed(app, admin, before)
+
+
+async def test_the_largest_id_is_a_plain_404(app: FastAPI, client: httpx.AsyncClient) -> None:
+    admin = await _admin(app)
+    response = await client.get("/api/v1/users/2147483647", headers=admin.headers)
+    assert response.status_code == 404
+
+
+async def test_a_transfer_to_no_user_can_have_is_400(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    admin = await _admin(app)
+    before = await stored_user_fields(app, admin.id)
+    for heir in ("abc", "0", "9" * 23):
+        response = await client.delete(
+            f"/api/v1/users/{admin.id}?transfer_to={heir}", headers=admin.headers
+        )
+        assert response.status_code == 400, heir
+        assert error_fields(response) == ["transfer_to"]
     await _assert_nothing_changed(app, admin, before)

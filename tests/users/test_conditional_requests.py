@@ -20,7 +20,8 @@ async def test_if_none_match_answers_304_without_a_body(
     url = path.format(id=account.id)
     first = await client.get(url, headers=account.headers)
     etag = first.headers["ETag"]
-    assert etag.startswith('"') and etag.endswith('"')
+    assert etag.startswith('"')
+    assert etag.endswith('"')
     for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
         again = await client.get(url, headers={**account.headers, "If-None-Match": header})
         assert again.status_code == 304, header

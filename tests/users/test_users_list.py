@@ -164,7 +164,7 @@ async def test_cursor_walk_while_rows_are_inserted_neither_skips_nor_repeats(
 async def test_cursor_walk_survives_rows_deleted_meanwhile(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    viewer, ids = await _population(app, extra=8)
+    _viewer, ids = await _population(app, extra=8)
     admin = await make_account(app, role="admin")
     first = await client.get("/api/v1/users?limit=3&cursor=", headers=admin.headers)
     page = _ids(first)

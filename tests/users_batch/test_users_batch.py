@@ -156,6 +156,8 @@ async def test_a_hundred_operations_are_allowed(app: FastAPI, client: httpx.Asyn
         ({"operations": [{"op": "delete", "id": 1, "data": {}}]}, "operations.0.delete.data"),
         ({"operations": [{"op": "create", "id": 1, "data": {}}]}, "operations.0.create.id"),
         ({"operations": [{"op": "delete", "id": "one"}]}, "operations.0.delete.id"),
+        ({"operations": [{"op": "delete", "id": 10**23}]}, "operations.0.delete.id"),
+        ({"operations": [{"op": "update", "id": 0, "data": {}}]}, "operations.0.update.id"),
         ({"operations": [{"op": "delete", "id": 1}], "atomic": "perhaps"}, "atomic"),
         ({"operations": [{"op": "delete", "id": 1}], "mode": "fast"}, "mode"),
     ],

@@ -12,6 +12,7 @@ from rostra.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from rostra.core.deps import CursorCodecDep, SessionDep, list_params, require_scope
 from rostra.core.http import resource_response
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, paginate, whole_number
+from rostra.core.schemas import IdPath
 from rostra.core.security import Principal
 from rostra.users.service import get_user
 
@@ -63,14 +64,14 @@ async def list_keys(
 
 @router.get("/api-keys/{key_id}", response_model=ApiKeyOut, summary="Get a key")
 async def get_key(
-    request: Request, key_id: int, session: SessionDep, principal: Reader
+    request: Request, key_id: IdPath, session: SessionDep, principal: Reader
 ) -> Response:
     key = await service.get_key(session, key_id=key_id, actor=principal)
     return resource_response(request, service.to_out(key))
 
 
 @router.delete("/api-keys/{key_id}", status_code=204, summary="Revoke a key")
-async def revoke_key(key_id: int, session: SessionDep, principal: Writer) -> Response:
+async def revoke_key(key_id: IdPath, session: SessionDep, principal: Writer) -> Response:
     key = await service.get_key(session, key_id=key_id, actor=principal)
     await service.revoke_key(session, key=key)
     return Response(status_code=204)

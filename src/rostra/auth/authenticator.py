@@ -53,7 +53,9 @@ class CredentialAuthenticator:
         entry: CachedCredential | None = self.cache.get(cache_key)
         now = time.time()
         if entry is None:
-            entry = await self._load_api_key(secret, cache_key)
+            entry = await self.cache.load_once(
+                cache_key, lambda: self._load_api_key(secret, cache_key)
+            )
         if entry.expires_at is not None and entry.expires_at <= now:
             self.cache.forget(cache_key)
             raise AuthenticationRequired("This API key has expired")
@@ -94,24 +96,32 @@ class CredentialAuthenticator:
         cache_key = f"session:{claims.session_id}"
         entry: CachedCredential | None = self.cache.get(cache_key)
         if entry is None:
-            async with self.db.session_scope() as session:
-                row = (
-                    await session.execute(
-                        select(AuthSession, User)
-                        .join(User, User.id == AuthSession.user_id)
-                        .where(AuthSession.id == claims.session_id)
-                    )
-                ).first()
-            if row is None or row[0].revoked_at is not None or row[1].id != claims.user_id:
-                raise AuthenticationRequired("This session has ended; sign in again")
-            auth_session, user = row[0], row[1]
-            entry = CachedCredential(
-                principal=self._principal(user, "session", str(auth_session.id), None, True),
-                expires_at=None,
-                last_used_written=time.monotonic(),
+            entry = await self.cache.load_once(
+                cache_key, lambda: self._load_session(claims.session_id, claims.user_id, cache_key)
             )
-            self.cache.put(cache_key, entry, user_id=user.id)
         return entry.principal
+
+    async def _load_session(
+        self, session_id: int, user_id: int, cache_key: str
+    ) -> CachedCredential:
+        async with self.db.session_scope() as session:
+            row = (
+                await session.execute(
+                    select(AuthSession, User)
+                    .join(User, User.id == AuthSession.user_id)
+                    .where(AuthSession.id == session_id)
+                )
+            ).first()
+        if row is None or row[0].revoked_at is not None or row[1].id != user_id:
+            raise AuthenticationRequired("This session has ended; sign in again")
+        auth_session, user = row[0], row[1]
+        entry = CachedCredential(
+            principal=self._principal(user, "session", str(auth_session.id), None, True),
+            expires_at=None,
+            last_used_written=time.monotonic(),
+        )
+        self.cache.put(cache_key, entry, user_id=user.id)
+        return entry
 
     @staticmethod
     def _principal(

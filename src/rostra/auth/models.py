@@ -24,6 +24,9 @@ class AuthSession(Base):
 
 
 class RefreshToken(Base):
+    """One refresh token of a session, by its hash only. A rotated one is kept (``rotated_at``)
+    so that presenting it again can be recognised as reuse."""
+
     __tablename__ = "refresh_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)

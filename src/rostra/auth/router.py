@@ -32,6 +32,7 @@ from rostra.core.http import resource_response
 from rostra.core.listing import ListParams, ListSpec, Page, paginate
 from rostra.core.security import Principal
 from rostra.events.catalog import USER_REGISTERED
+from rostra.lib.ratelimit.client_ip import client_address, parse_networks
 from rostra.users import service as users
 from rostra.users.schemas import UserOut
 
@@ -49,8 +50,13 @@ SESSION_LIST = ListSpec(
 )
 
 
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+def _client_ip(request: Request, settings: Settings) -> str | None:
+    """The client's address as the rate limiter sees it: X-Forwarded-For only from trusted
+    proxies, so a client cannot write its own address into its session."""
+    peer = request.client.host if request.client else None
+    trusted = parse_networks(settings.trusted_proxies)
+    address = client_address(peer, request.headers.getlist("x-forwarded-for"), trusted)
+    return str(address) if address is not None else peer
 
 
 def _token_response(pair: TokenPair) -> Response:
@@ -74,7 +80,7 @@ async def login(
         hasher=hasher,
         settings=settings,
         device=request.headers.get("user-agent"),
-        ip=_client_ip(request),
+        ip=_client_ip(request, settings),
     )
     return _token_response(pair)
 

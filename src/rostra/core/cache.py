@@ -7,7 +7,9 @@ process; other processes notice within the entry's lifetime (``ROSTRA_AUTH_CACHE
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +23,7 @@ class ExpiringCache(Generic[T]):
         self.max_entries = max_entries
         self._entries: dict[str, tuple[float, int, T]] = {}
         self._keys_by_user: dict[int, set[str]] = {}
+        self._loading: dict[str, asyncio.Future[T]] = {}
 
     def get(self, key: str) -> T | None:
         entry = self._entries.get(key)
@@ -31,6 +34,16 @@ class ExpiringCache(Generic[T]):
             self.forget(key)
             return None
         return value
+
+    async def load_once(self, key: str, load: Callable[[], Awaitable[T]]) -> T:
+        """Concurrent misses of one key share a single ``load`` (no stampede on expiry)."""
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = asyncio.ensure_future(load())
+            self._loading[key] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(key, None))
+        # shield: one waiter's cancellation (a client gone) must not fail the others' load.
+        return await asyncio.shield(loading)
 
     def put(self, key: str, value: T, *, user_id: int) -> None:
         if self.ttl <= 0:

@@ -1,4 +1,8 @@
-"""The dependencies every router declares, as ``Annotated`` aliases declared once."""
+"""The dependencies every router declares, as ``Annotated`` aliases declared once.
+
+Dependencies are coroutines even when they do not await: FastAPI runs a plain ``def``
+dependency in a worker thread, which would cost a thread hop on every request.
+"""
 
 from __future__ import annotations
 
@@ -16,19 +20,20 @@ from rostra.core.security import Action, Authenticator, Principal
 from rostra.lib.passwords import BoundedPasswordHasher
 
 
-def get_settings_from_app(request: Request) -> Settings:
+async def get_settings_from_app(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.db
     return database
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A transaction for the request, committed before the response is sent."""
-    async with get_database(request).session_scope() as session:
+    database: Database = request.app.state.db
+    async with database.session_scope() as session:
         yield session
 
 
@@ -102,7 +107,7 @@ def require_admin() -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
-def get_password_hasher(request: Request) -> BoundedPasswordHasher:
+async def get_password_hasher(request: Request) -> BoundedPasswordHasher:
     hasher: BoundedPasswordHasher = request.app.state.password_hasher
     return hasher
 
@@ -110,16 +115,16 @@ def get_password_hasher(request: Request) -> BoundedPasswordHasher:
 PasswordHasherDep = Annotated[BoundedPasswordHasher, Depends(get_password_hasher)]
 
 
-def list_params(spec: ListSpec) -> Callable[[Request], ListParams]:
+def list_params(spec: ListSpec) -> Callable[[Request], Awaitable[ListParams]]:
     """A dependency: the strictly parsed query string of a list described by ``spec``."""
 
-    def dependency(request: Request) -> ListParams:
+    async def dependency(request: Request) -> ListParams:
         return parse_list_params(request, spec, request.app.state.cursor_codec)
 
     return dependency
 
 
-def get_cursor_codec(request: Request) -> CursorCodec:
+async def get_cursor_codec(request: Request) -> CursorCodec:
     codec: CursorCodec = request.app.state.cursor_codec
     return codec
 

@@ -33,6 +33,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from starlette.responses import Response
 
 from rostra.core.errors import Invalid
+from rostra.core.schemas import MAX_ID
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
@@ -64,11 +65,15 @@ def one_of(*choices: str) -> Callable[[str], str]:
 
 
 def whole_number(text: str) -> int:
-    """A ``Filter.parse`` for ids and counts."""
+    """A ``Filter.parse`` for ids (``owner_id=``, ``project_id=``): one no id column can hold
+    is a 400, not a database overflow."""
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise ValueError("Must be a whole number") from None
+    if not 1 <= value <= MAX_ID:
+        raise ValueError(f"Must be between 1 and {MAX_ID}")
+    return value
 
 
 @dataclass(frozen=True)

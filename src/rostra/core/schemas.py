@@ -1,10 +1,12 @@
-"""Base schemas: what every request body refuses or ignores, and how times are written."""
+"""Base schemas: what every request body refuses or ignores, how times are written, and what
+an id in a path may be."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, PlainSerializer, model_validator
 
 
@@ -14,6 +16,13 @@ def _rfc3339(value: datetime) -> str:
 
 Timestamp = Annotated[datetime, PlainSerializer(_rfc3339, return_type=str, when_used="json")]
 """A UTC time written as RFC 3339 with ``Z`` and whole seconds, as the contract shows them."""
+
+MAX_ID = 2**31 - 1
+"""The largest id an INTEGER primary key holds (PostgreSQL's int4)."""
+
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="The resource's id")]
+"""An id in a path: one no table can hold is a 400 naming the parameter, never a database
+error (a 20-digit id would otherwise overflow the driver)."""
 
 READ_ONLY_FIELDS = frozenset({"id", "created_at", "updated_at", "last_login", "livemode"})
 

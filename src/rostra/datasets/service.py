@@ -141,9 +141,8 @@ async def create_data_set(
 async def _apply(
     session: AsyncSession, *, data_set: DataSet, changes: dict[str, Any], actor: Principal
 ) -> DataSet:
-    project_id = changes.pop("project_id", None)
-    if project_id is not None and project_id != data_set.project_id:
-        raise Invalid.field("project_id", "A data set cannot move to another project")
+    if "project_id" in changes and changes.pop("project_id") != data_set.project_id:
+        raise Invalid.field("project_id", "A data set cannot move into or out of a project")
     owner_id = changes.pop("owner_id", None)
     projects.check_owner_field(actor, owner_id, data_set.owner_id)
     if owner_id is not None and owner_id != data_set.owner_id:
@@ -170,7 +169,11 @@ async def update_data_set(
 async def replace_data_set(
     session: AsyncSession, *, data_set: DataSet, data: DataSetReplace, actor: Principal
 ) -> DataSet:
-    return await _apply(session, data_set=data_set, changes=data.model_dump(), actor=actor)
+    changes = data.model_dump()
+    for fixed_unless_sent in ("project_id", "owner_id"):
+        if fixed_unless_sent not in data.model_fields_set:
+            del changes[fixed_unless_sent]
+    return await _apply(session, data_set=data_set, changes=changes, actor=actor)
 
 
 async def delete_data_set(

@@ -74,7 +74,9 @@ def build_router(member_projects: service.MemberProjects) -> APIRouter:
             "next_cursor": None,
         }
         return Response(
-            orjson.dumps({"data": data, "pagination": pagination}), media_type="application/json"
+            orjson.dumps({"data": data, "pagination": pagination}),
+            headers={"Link": f'<{request.url}>; rel="first"'},
+            media_type="application/json",
         )
 
     return router

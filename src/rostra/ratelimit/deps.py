@@ -47,7 +47,7 @@ class RateLimitFields:
         if self.refund_not_modified and message["status"] == 304 and decision.allowed:
             decision = await self.limiter.refund(self.counted)
         message["headers"] = [
-            *message["headers"],
+            *message.get("headers", ()),
             *rate_limit_headers(self.counted.policy, decision),
         ]
 

@@ -61,8 +61,10 @@ class OverrideCache:
         self._fresh_until = float("-inf")
         self._loaded = False
         self._lock = asyncio.Lock()
+        self._changes = 0
 
     def invalidate(self) -> None:
+        self._changes += 1
         self._fresh_until = float("-inf")
 
     async def get(self, user_id: int) -> Policy | None:
@@ -75,6 +77,7 @@ class OverrideCache:
         return self._policies.get(user_id)
 
     async def _reload(self) -> None:
+        changes = self._changes
         try:
             async with self.db.session_scope() as session:
                 limits = await service.all_override_limits(session)
@@ -86,7 +89,9 @@ class OverrideCache:
             user_id: plan.policy(service.OVERRIDE_POLICY) for user_id, plan in limits.items()
         }
         self._loaded = True
-        self._fresh_until = time.monotonic() + self.ttl_seconds
+        # A change committed while this read ran may be missing from it: read again next time.
+        if changes == self._changes:
+            self._fresh_until = time.monotonic() + self.ttl_seconds
 
 
 class RateLimitMetrics:

@@ -83,7 +83,7 @@ def usage_out(
 ) -> UsageOut:
     windows = [
         WindowUsage(
-            name=state.window.name,  # type: ignore[arg-type]
+            name=state.window.name,
             seconds=state.window.seconds,
             limit=state.window.limit,
             used=state.used,

@@ -17,14 +17,17 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rostra.core.db import take_write_turn
 from rostra.core.errors import RostraError
-from rostra.core.schemas import InputModel
+from rostra.core.schemas import MAX_ID, InputModel
 from rostra.core.security import Principal
 from rostra.lib.passwords import BoundedPasswordHasher
 from rostra.users import service
+from rostra.users.models import User
 from rostra.users.schemas import UserCreate, UserOut, UserUpdate
 
 MAX_OPERATIONS = 100
+UserId = Annotated[int, Field(ge=1, le=MAX_ID)]
 ROLLED_BACK_STATUS = 424
 ROLLED_BACK_CODE = "BATCH_ROLLED_BACK"
 
@@ -42,13 +45,13 @@ class CreateOperation(_Operation):
 
 class UpdateOperation(_Operation):
     op: Literal["update"]
-    id: int
+    id: UserId
     data: UserUpdate
 
 
 class DeleteOperation(_Operation):
     op: Literal["delete"]
-    id: int
+    id: UserId
 
 
 Operation = Annotated[
@@ -92,6 +95,9 @@ async def run_batch(
     hasher: BoundedPasswordHasher,
     actor: Principal,
 ) -> BatchResults:
+    # On SQLite a SAVEPOINT opened outside a transaction starts one, and releasing it commits:
+    # open the transaction first (a write turn), so savepoints nest inside the request's.
+    await take_write_turn(session, User)
     if not batch.atomic:
         return BatchResults(
             results=[

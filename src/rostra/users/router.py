@@ -17,6 +17,7 @@ from rostra.core.deps import (
 )
 from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, one_of, paginate
+from rostra.core.schemas import MAX_ID, IdPath
 from rostra.core.security import Principal
 from rostra.users import batch, service
 from rostra.users.models import PLANS, ROLES, User
@@ -131,7 +132,7 @@ async def batch_users(
 
 @router.get("/users/{user_id}", response_model=UserOut, summary="Get a user")
 async def get_user(
-    request: Request, user_id: int, session: SessionDep, principal: Reader
+    request: Request, user_id: IdPath, session: SessionDep, principal: Reader
 ) -> Response:
     user = await service.get_user(session, user_id)
     return resource_response(request, service.to_out(user, viewer=principal))
@@ -140,7 +141,7 @@ async def get_user(
 @router.put("/users/{user_id}", response_model=UserOut, summary="Replace a user")
 async def replace_user(
     request: Request,
-    user_id: int,
+    user_id: IdPath,
     data: UserReplace,
     session: SessionDep,
     hasher: PasswordHasherDep,
@@ -156,7 +157,7 @@ async def replace_user(
 @router.patch("/users/{user_id}", response_model=UserOut, summary="Change a user")
 async def update_user(
     request: Request,
-    user_id: int,
+    user_id: IdPath,
     data: UserUpdate,
     session: SessionDep,
     hasher: PasswordHasherDep,
@@ -172,11 +173,11 @@ async def update_user(
 @router.delete("/users/{user_id}", status_code=204, summary="Delete a user")
 async def delete_user(
     request: Request,
-    user_id: int,
+    user_id: IdPath,
     session: SessionDep,
     principal: Writer,
     transfer_to: Annotated[
-        int | None, Query(description="Who takes over the projects this user owns")
+        int | None, Query(ge=1, le=MAX_ID, description="Who takes over the projects this user owns")
     ] = None,
 ) -> Response:
     user = await service.get_user_for_change(session, user_id)

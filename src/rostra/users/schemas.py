@@ -94,10 +94,8 @@ class UserUpdate(InputModel):
     plan: Plan | None = None
     profile: ProfileIn | None = None
 
-    # Left out means "unchanged"; null would mean "no username", which a user cannot have.
-    _required_not_null = field_validator("username", "email", "role", "plan", "password")(
-        _not_null
-    )
+    # Left out means "unchanged"; null would mean "none", which a user cannot have for these.
+    _required_not_null = field_validator("username", "email", "role", "plan", "password")(_not_null)
 
 
 class UserReplace(InputModel):

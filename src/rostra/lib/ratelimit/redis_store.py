@@ -6,10 +6,10 @@ limits allow. The script takes the time from Redis itself, so hosts whose clocks
 still share the same windows. A caller's counters live in one hash (one key, hash-tagged so
 the script's keys share a Redis Cluster slot) that expires when its longest window ends.
 
-Every call is bounded by ``timeout_seconds`` (here rather than by the client's socket timeout,
-which on Python 3.11 costs a task per command). When Redis does not answer in time, the store
-raises ``StoreUnavailable`` and stops asking for ``cooldown_seconds``, so a dead Redis costs
-each request nothing rather than a timeout.
+Every batch of calls is bounded by ``timeout_seconds`` (here rather than by the client's
+socket timeout, which on Python 3.11 costs a task per command). When Redis does not answer in
+time, the store raises ``StoreUnavailable`` and stops asking for ``cooldown_seconds``, so a dead
+Redis costs each request nothing rather than a timeout.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from functools import lru_cache
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from rostra.lib.ratelimit.policy import Decision, Policy, Usage, WindowState
 from rostra.lib.ratelimit.store import StoreUnavailable, billing_period
@@ -129,14 +131,19 @@ return reply
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 
 
+def _bulk(value: object) -> bytes:
+    data = value if isinstance(value, bytes) else str(value).encode()
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
 @dataclass(frozen=True, slots=True)
 class _Script:
     source: str
-    sha: str
+    sha: bytes
 
 
 def _script(source: str) -> _Script:
-    return _Script(source, hashlib.sha1(source.encode()).hexdigest())  # noqa: S324 (Redis's id)
+    return _Script(source, hashlib.sha1(source.encode()).hexdigest().encode())  # noqa: S324
 
 
 _HIT, _REFUND, _PEEK = _script(HIT_SCRIPT), _script(REFUND_SCRIPT), _script(PEEK_SCRIPT)
@@ -145,17 +152,30 @@ _HIT, _REFUND, _PEEK = _script(HIT_SCRIPT), _script(REFUND_SCRIPT), _script(PEEK
 @dataclass(slots=True)
 class _Call:
     script: _Script
-    args: tuple[Any, ...]
-    """KEYS count, the keys, then ARGV, as EVALSHA takes them after the script's id."""
+    keys_and_args: bytes
+    """The EVALSHA command after the script's id, in Redis's wire format (RESP)."""
+    length: int
+    """How many parts that is."""
     reply: asyncio.Future[list[int]]
+
+    def packed(self) -> bytes:
+        return b"*%d\r\n$7\r\nEVALSHA\r\n%s%s" % (
+            self.length + 2,
+            _bulk(self.script.sha),
+            self.keys_and_args,
+        )
 
 
 class RedisStore:
-    """Every script call made in one turn of the event loop goes out as one pipeline.
+    """The limiter's calls go to Redis in batches, one batch at a time, on one connection.
 
-    Under load many requests reach the limiter in the same turn; sending their calls together
-    costs one write and one wake-up instead of one each. Each call is still one EVALSHA, run
-    by Redis as one step, so batching changes the cost, not the counting.
+    A call made while a batch is on its way waits for it and then leaves with every other call
+    made meanwhile, in one write; under load that is one write and one wake-up for many
+    requests instead of one each. Each call is still one EVALSHA, which Redis runs as one
+    step, so batching changes the cost, not the counting. The commands are written in Redis's
+    wire format here, from parts prepared once per policy, on a connection held from the
+    client's pool: redis-py's per-command packing, pipeline and pool bookkeeping cost more
+    than the rest of the limiter put together.
     """
 
     def __init__(
@@ -166,18 +186,19 @@ class RedisStore:
         timeout_seconds: float = 0.5,
         cooldown_seconds: float = 1.0,
     ) -> None:
-        self.redis = redis
+        self.pool = redis.connection_pool
         self.prefix = prefix
         self.timeout_seconds = timeout_seconds
         self.cooldown_seconds = cooldown_seconds
         self._resting_until = 0.0
         self._queue: list[_Call] = []
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._sender: asyncio.Task[None] | None = None
+        self._connection: AbstractConnection | None = None
         self._period = ("", 0)  # (billing period, ms at which it ends)
 
-    def _keys(self, key: str, period: str) -> tuple[str, str]:
+    def _keys(self, key: str, period: str) -> bytes:
         counters = f"{self.prefix}{{{key}}}"
-        return counters, f"{counters}:overage:{period}"
+        return b"$1\r\n2\r\n" + _bulk(counters) + _bulk(f"{counters}:overage:{period}")
 
     def _current_period(self) -> str:
         now = _now_ms()
@@ -188,63 +209,84 @@ class RedisStore:
             self._period = (period, now - now % 60_000 + 60_000)
         return period
 
-    async def _run(self, script: _Script, keys: tuple[str, str], args: list[Any]) -> list[int]:
+    async def _run(self, script: _Script, keys: bytes, args: bytes, arg_count: int) -> list[int]:
+        """One call; its time is bounded by the batch it goes in (see ``_send``)."""
         if time.monotonic() < self._resting_until:
             raise StoreUnavailable("Redis failed moments ago; not asked again yet")
-        loop = asyncio.get_running_loop()
-        call = _Call(script, (len(keys), *keys, *args), loop.create_future())
+        call = _Call(script, keys + args, 3 + arg_count, asyncio.get_running_loop().create_future())
         self._queue.append(call)
-        if len(self._queue) == 1:
-            loop.call_soon(self._flush)
-        try:
-            async with asyncio.timeout(self.timeout_seconds):
-                return await call.reply
-        except _FAILURES as exc:
-            self._resting_until = time.monotonic() + self.cooldown_seconds
-            raise StoreUnavailable(f"Redis did not answer: {exc!r}") from exc
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send_all())
+        return await call.reply
 
-    def _flush(self) -> None:
-        batch, self._queue = self._queue, []
-        task = asyncio.get_running_loop().create_task(self._send(batch))
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+    async def _send_all(self) -> None:
+        try:
+            # Started as a task, so the requests of this turn of the loop join the first batch.
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await self._send(batch)
+        finally:
+            self._sender = None
 
     async def _send(self, batch: list[_Call]) -> None:
+        if time.monotonic() < self._resting_until:
+            _fail(batch, StoreUnavailable("Redis failed moments ago; not asked again yet"))
+            return
         try:
             async with asyncio.timeout(self.timeout_seconds):
-                replies = await self._evalsha(batch)
-                missing = [c for c, r in zip(batch, replies, strict=True) if _no_script(r)]
+                replies = await self._exchange(batch)
+                missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
                 if missing:  # Redis restarted or flushed its scripts: load them, ask again
-                    for script in {call.script for call in missing}:
-                        await self.redis.script_load(script.source)
-                    for call, reply in zip(missing, await self._evalsha(missing), strict=True):
-                        replies[batch.index(call)] = reply
+                    again = [batch[i] for i in missing]
+                    loads = [b"*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n" + _bulk(c.script.source)
+                             for c in again]  # fmt: skip
+                    await self._exchange_packed(loads)
+                    for i, reply in zip(missing, await self._exchange(again), strict=True):
+                        replies[i] = reply
         except _FAILURES as exc:
-            for call in batch:
-                if not call.reply.done():
-                    call.reply.set_exception(exc)
+            await self._drop_connection()
+            self._resting_until = time.monotonic() + self.cooldown_seconds
+            _fail(batch, StoreUnavailable(f"Redis did not answer: {exc!r}"))
             return
         for call, reply in zip(batch, replies, strict=True):
             if call.reply.done():
                 continue
             if isinstance(reply, Exception):
-                call.reply.set_exception(reply)
+                call.reply.set_exception(StoreUnavailable(f"Redis refused the call: {reply!r}"))
             else:
                 call.reply.set_result(reply)
 
-    async def _evalsha(self, batch: list[_Call]) -> list[Any]:
-        if len(batch) == 1:
+    async def _exchange(self, batch: list[_Call]) -> list[Any]:
+        return await self._exchange_packed([call.packed() for call in batch])
+
+    async def _exchange_packed(self, commands: list[bytes]) -> list[Any]:
+        """Write the commands at once and read their replies in order; an error reply takes
+        the place of its command's answer."""
+        for attempt in (1, 2):
+            if self._connection is None:
+                self._connection = await self.pool.get_connection()  # type: ignore[no-untyped-call]
+            connection = self._connection
             try:
-                return [await self.redis.evalsha(batch[0].script.sha, *batch[0].args)]  # type: ignore[no-untyped-call]
-            except NoScriptError as exc:
-                return [exc]
-        pipe = self.redis.pipeline(transaction=False)
-        for call in batch:
-            pipe.evalsha(call.script.sha, *call.args)  # type: ignore[no-untyped-call]
-        return await pipe.execute(raise_on_error=False)
+                await connection.send_packed_command(b"".join(commands), check_health=False)
+                return [await _reply(connection) for _ in commands]
+            except (RedisConnectionError, OSError):
+                # A connection to a Redis that has since restarted: one more try on a fresh
+                # one. A call that did reach Redis would be counted twice, which refuses early
+                # and never admits too many.
+                await self._drop_connection()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.disconnect()
+            await self.pool.release(connection)
 
     async def hit(self, key: str, policy: Policy) -> Decision:
-        reply = await self._run(_HIT, self._keys(key, self._current_period()), _hit_args(policy))
+        args, count = _hit_args(policy)
+        reply = await self._run(_HIT, self._keys(key, self._current_period()), args, count)
         allowed, now, overage = reply[0], reply[1], reply[2]
         states = tuple(
             WindowState(window, int(reply[3 + 2 * i]), int(reply[4 + 2 * i]))
@@ -253,15 +295,17 @@ class RedisStore:
         return Decision(allowed == 1, states, int(now), int(overage))
 
     async def refund(self, key: str, decision: Decision) -> None:
-        args: list[Any] = [decision.overage]
+        args: list[object] = [decision.overage]
         for state in decision.states:
             args += [state.window.name, state.resets_at_ms]
-        await self._run(_REFUND, self._keys(key, billing_period(decision.now_ms)), args)
+        keys = self._keys(key, billing_period(decision.now_ms))
+        await self._run(_REFUND, keys, b"".join(map(_bulk, args)), len(args))
 
     async def peek(self, key: str, policy: Policy) -> Usage:
         period = self._current_period()
         names = [window.name for window in policy.windows]
-        reply = await self._run(_PEEK, self._keys(key, period), names)
+        keys = self._keys(key, period)
+        reply = await self._run(_PEEK, keys, b"".join(map(_bulk, names)), len(names))
         now = int(reply[0])
         states = []
         for i, window in enumerate(policy.windows):
@@ -272,18 +316,27 @@ class RedisStore:
         return Usage(tuple(states), now, period, int(reply[1]))
 
 
+def _fail(batch: list[_Call], error: Exception) -> None:
+    for call in batch:
+        if not call.reply.done():
+            call.reply.set_exception(error)
+
+
+async def _reply(connection: AbstractConnection) -> Any:
+    try:
+        return await connection.read_response()
+    except ResponseError as exc:
+        return exc
+
+
 @lru_cache(maxsize=256)
-def _hit_args(policy: Policy) -> list[Any]:
-    """HIT_SCRIPT's ARGV for a policy (policies are few and immutable: built once each)."""
-    args: list[Any] = [OVERAGE_KEEP_SECONDS]
+def _hit_args(policy: Policy) -> tuple[bytes, int]:
+    """HIT_SCRIPT's ARGV for a policy, packed, and how many (policies are few and immutable)."""
+    args: list[object] = [OVERAGE_KEEP_SECONDS]
     for window in policy.windows:
         limit = -1 if window.limit is None else window.limit
         args += [window.name, window.seconds, limit, 1 if window.blocks else 0]
-    return args
-
-
-def _no_script(reply: object) -> bool:
-    return isinstance(reply, NoScriptError)
+    return b"".join(map(_bulk, args)), len(args)
 
 
 def _now_ms() -> int:
