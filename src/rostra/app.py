@@ -66,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
         # A body sent without Content-Type is read as JSON, as curl users and seed clients expect.
         strict_content_type=False,
+        # Our metrics are Prometheus; FastAPI's OpenTelemetry checks would run on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         lifespan=lifespan,
     )
     metrics = Metrics()

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from rostra.core.config import Settings, kept_secret_path
 from tests.cli.helpers import assert_one_line_failure, closed_port, rostra_env, run_many
@@ -17,6 +18,7 @@ BAD_SETTINGS = [
     ("SECRET_KEY", "short"),
     ("TRUSTED_PROXIES", "10.0.0.0/8,notanip"),
     ("MAX_BODY_BYTES", "lots"),
+    ("REDIS_URL", "localhost:6379"),
 ]
 
 
@@ -61,6 +63,16 @@ def test_plain_database_urls_get_the_async_drivers() -> None:
     assert url("postgres://u:p@db/rostra") == "postgresql+asyncpg://u:p@db/rostra"
     assert url("postgresql://u@db/rostra") == "postgresql+asyncpg://u@db/rostra"
     assert url("postgresql+asyncpg://u@db/rostra") == "postgresql+asyncpg://u@db/rostra"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["postgresql+asyncpg://u@db:port/rostra", "postgres://u@db:70000/rostra", "sqlite:/x.db"],
+)
+def test_malformed_database_urls_are_refused(value: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, database_url=value)  # type: ignore[call-arg]
+    assert refused.value.errors()[0]["loc"] == ("database_url",)
 
 
 def _signing_key_in_a_new_process(database: Path) -> str:

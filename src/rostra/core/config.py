@@ -18,11 +18,14 @@ from typing import Annotated, Literal
 import structlog
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from rostra.lib.ratelimit.plans import PlanLimits, default_plan_table, parse_plan_table
 
 MIN_SECRET_KEY_LENGTH = 32
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./rostra.db"
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 _DRIVER_FOR_SCHEME = {
     "sqlite": "sqlite+aiosqlite",
     "sqlite+aiosqlite": "sqlite+aiosqlite",
@@ -108,7 +111,21 @@ class Settings(BaseSettings):
         scheme = _DRIVER_FOR_SCHEME.get(scheme.lower(), scheme)
         if not separator or scheme not in _DRIVER_FOR_SCHEME.values():
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-        return f"{scheme}://{rest}"
+        url = f"{scheme}://{rest}"
+        try:
+            port = make_url(url).port
+        except (ArgumentError, ValueError):
+            raise ValueError("is not a valid database URL") from None
+        if port is not None and not 0 < port < 65536:
+            raise ValueError(f"has port {port}, which no server listens on")
+        return url
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(_REDIS_SCHEMES):
+            raise ValueError(f"must start with {', '.join(_REDIS_SCHEMES)}")
+        return value
 
     @field_validator("secret_key")
     @classmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import TextIO
 
 import orjson
@@ -18,9 +19,25 @@ def _json(obj: object, **_: object) -> str:
     return orjson.dumps(obj, default=str).decode()
 
 
+class _LineWriter:
+    """structlog's output for our own events: one rendered line straight to the stream, with no
+    detour through the standard library (no caller lookup, no formatter; this runs once per
+    request). It writes to whatever ``sys.stdout`` is at the time when no stream is given, so a
+    process (or a test) that replaces stdout after start-up still gets the lines."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self._stream = stream
+
+    def msg(self, message: str) -> None:
+        out = self._stream or sys.stdout
+        out.write(message + "\n")
+        out.flush()
+
+    debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes each line to whatever ``sys.stdout`` is when it is written, so a process (or a
-    test) that replaces stdout after start-up still gets the lines."""
+    """The standard library's lines (uvicorn, alembic) to whatever ``sys.stdout`` is now."""
 
     @property
     def stream(self) -> TextIO:
@@ -31,30 +48,64 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+class _Timestamper:
+    """RFC 3339 UTC timestamps with microseconds; the seconds part is formatted once a second
+    (structlog's TimeStamper builds a datetime per line, a noticeable cost per request)."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(
+        self, _: object, __: str, event_dict: structlog.types.EventDict
+    ) -> structlog.types.EventDict:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        event_dict["timestamp"] = f"{self._prefix}.{int((now - second) * 1e6):06d}Z"
+        return event_dict
+
+
+_LEVELS = logging.getLevelNamesMapping()
+_threshold = logging.INFO
+
+
+def _drop_below_level(
+    _: object, method_name: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    # Read at each call, not baked into cached loggers: configuring again takes effect at once.
+    if _LEVELS.get(method_name.upper(), logging.ERROR) < _threshold:
+        raise structlog.DropEvent
+    return event_dict
+
+
 def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
     """JSON lines on ``stream``: stdout for the server; the CLI's commands use stderr so that
     their stdout carries only their answer (a key's secret, a user's id)."""
-    shared: list[structlog.types.Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
+    global _threshold
+    _threshold = _LEVELS[level.upper()]
+    timestamper = _Timestamper()
     structlog.configure(
         processors=[
-            # The level lives on the standard library's root logger, not in the cached
-            # loggers, so configuring again (another app, a test) takes effect at once.
-            structlog.stdlib.filter_by_level,
-            *shared,
+            _drop_below_level,
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            timestamper,
             structlog.processors.format_exc_info,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            structlog.processors.JSONRenderer(serializer=_json),
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        logger_factory=lambda *_: _LineWriter(stream),
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            timestamper,
+        ],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,

@@ -220,11 +220,18 @@ class RedisStore:
         return await call.reply
 
     async def _send_all(self) -> None:
+        batch: list[_Call] = []
         try:
             # Started as a task, so the requests of this turn of the loop join the first batch.
             while self._queue:
                 batch, self._queue = self._queue, []
                 await self._send(batch)
+        except BaseException as exc:
+            # Neither a bug nor a shutdown may leave requests waiting for ever.
+            _fail([*batch, *self._queue], StoreUnavailable(f"Redis calls abandoned: {exc!r}"))
+            self._queue = []
+            if not isinstance(exc, Exception):
+                raise
         finally:
             self._sender = None
 

@@ -1,7 +1,7 @@
 """idempotency keys: claimed keys and the answers they replay
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-23 17:45:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import rostra.core.db
 
 revision: str = "0004"
-down_revision: str | None = "0001"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

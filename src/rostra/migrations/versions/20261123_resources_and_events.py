@@ -1,7 +1,7 @@
 """resources and events
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-23 17:31:58.335504
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import rostra.core.db
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
