@@ -61,9 +61,10 @@ async def get_optional_principal(request: Request) -> Principal | None:
     return principal
 
 
-async def get_principal(
-    principal: Annotated[Principal | None, Depends(get_optional_principal)],
-) -> Principal:
+async def get_principal(request: Request) -> Principal:
+    # Calls get_optional_principal itself rather than depending on it: every level of
+    # FastAPI dependency resolution costs on each request, and this runs on nearly all of them.
+    principal = await get_optional_principal(request)
     if principal is None:
         raise AuthenticationRequired()
     return principal
@@ -79,7 +80,8 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 def require_scope(action: Action, resource: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the caller, whose credential must allow ``action`` on ``resource``."""
 
-    async def dependency(principal: CurrentPrincipal) -> Principal:
+    async def dependency(request: Request) -> Principal:
+        principal = await get_principal(request)
         if not principal.allows(action, resource):
             raise Forbidden(f"This credential lacks the '{resource}:{action}' or '{action}' scope")
         return principal
@@ -90,7 +92,8 @@ def require_scope(action: Action, resource: str) -> Callable[..., Awaitable[Prin
 def optional_scope(action: Action, resource: str) -> Callable[..., Awaitable[Principal | None]]:
     """Like ``require_scope``, but an anonymous caller passes as None (public resources)."""
 
-    async def dependency(principal: OptionalPrincipal) -> Principal | None:
+    async def dependency(request: Request) -> Principal | None:
+        principal = await get_optional_principal(request)
         if principal is not None and not principal.allows(action, resource):
             raise Forbidden(f"This credential lacks the '{resource}:{action}' or '{action}' scope")
         return principal
@@ -99,7 +102,8 @@ def optional_scope(action: Action, resource: str) -> Callable[..., Awaitable[Pri
 
 
 def require_admin() -> Callable[..., Awaitable[Principal]]:
-    async def dependency(principal: CurrentPrincipal) -> Principal:
+    async def dependency(request: Request) -> Principal:
+        principal = await get_principal(request)
         if not principal.is_admin:
             raise Forbidden("Only administrators may do this")
         return principal
