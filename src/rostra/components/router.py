@@ -92,7 +92,7 @@ async def _list(
     spec: ListSpec,
     access: ProjectAccess | None = None,
 ) -> Response:
-    query = service.visible_query(principal)
+    query = projects.rows_in_visible_projects(Component, Component.project_id, principal)
     if access is not None:
         query = query.where(Component.project_id == access.project.id)
     livemode = projects.livemode_of(principal)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,15 +39,6 @@ def to_out(component: Component, *, livemode: bool = True) -> ComponentOut:
         created_at=component.created_at,
         updated_at=component.updated_at,
         livemode=livemode,
-    )
-
-
-def visible_query(principal: Principal | None) -> Select[Any]:
-    """The components of the projects ``principal`` may see."""
-    return (
-        select(Component)
-        .join(Project, Project.id == Component.project_id)
-        .where(projects.visible_clause(principal))
     )
 
 

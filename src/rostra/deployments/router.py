@@ -79,7 +79,7 @@ async def _list(
     spec: ListSpec,
     project_id: int | None = None,
 ) -> Response:
-    query = service.visible_query(principal)
+    query = projects.rows_in_visible_projects(Deployment, Deployment.project_id, principal)
     if project_id is not None:
         query = query.where(Deployment.project_id == project_id)
     livemode = projects.livemode_of(principal)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rostra.components.models import Component
@@ -49,15 +49,6 @@ def to_out(deployment: Deployment, *, livemode: bool = True) -> DeploymentOut:
         finished_at=deployment.finished_at,
         created_at=deployment.created_at,
         livemode=livemode,
-    )
-
-
-def visible_query(principal: Principal | None) -> Select[Any]:
-    """The deployments of the projects ``principal`` may see."""
-    return (
-        select(Deployment)
-        .join(Project, Project.id == Deployment.project_id)
-        .where(projects.visible_clause(principal))
     )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from rostra.core.db import take_write_turn, utcnow
+from rostra.core.db import Base, take_write_turn, utcnow
 from rostra.core.errors import Conflict, Forbidden, NotFound
 from rostra.core.security import Principal
 from rostra.events import catalog
@@ -100,6 +100,15 @@ def member_out(member: ProjectMember, *, livemode: bool = True) -> MemberOut:
 def member_project_ids(user_id: int) -> Select[Any]:
     """The ids of the projects ``user_id`` is a member of (any role)."""
     return select(ProjectMember.project_id).where(ProjectMember.user_id == user_id)
+
+
+def rows_in_visible_projects(
+    model: type[Base], project_column: Any, principal: Principal | None
+) -> Select[Any]:
+    """Rows of ``model`` (components, deployments) belonging to projects ``principal`` may see."""
+    return (
+        select(model).join(Project, Project.id == project_column).where(visible_clause(principal))
+    )
 
 
 def visible_clause(principal: Principal | None) -> ColumnElement[bool]:
