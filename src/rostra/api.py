@@ -6,11 +6,13 @@ service endpoints also answer at the root.
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from rostra.api_keys.router import router as api_keys_router
 from rostra.auth.router import router as auth_router
 from rostra.components.router import router as components_router
+from rostra.core.routing import AdmittedRoute
 from rostra.datasets.router import router as datasets_router
 from rostra.datasets.service import hand_over_data_sets
 from rostra.deployments.router import router as deployments_router
@@ -18,7 +20,6 @@ from rostra.events.router import build_router as build_events_router
 from rostra.legacy.envelope import LEGACY_SEGMENT
 from rostra.projects.router import router as projects_router
 from rostra.projects.service import hand_over_projects, member_project_ids
-from rostra.ratelimit.deps import count_request
 from rostra.ratelimit.router import router as ratelimit_router
 from rostra.ratelimit.router import usage_router
 from rostra.system.router import router as system_router
@@ -44,22 +45,26 @@ DOMAIN_ROUTERS = (
 USER_DELETION_GUARDS = (hand_over_projects, hand_over_data_sets)
 
 
-COUNTED = [Depends(count_request)]
+def _check_admitted() -> None:
+    """Every domain route is counted against the rate limits: its route class admits it."""
+    for router in DOMAIN_ROUTERS:
+        for route in router.routes:
+            if isinstance(route, APIRoute) and not isinstance(route, AdmittedRoute):
+                raise TypeError(f"{route.path} is not an AdmittedRoute: its router needs the class")
 
 
 def _include_api(app: FastAPI, prefix: str, *, documented: bool) -> None:
     """Every domain router straight under ``prefix``: FastAPI walks included routers level by
     level on each request, so one flat level keeps route matching cheap."""
     for router in DOMAIN_ROUTERS:
-        app.include_router(
-            router, prefix=prefix, dependencies=COUNTED, include_in_schema=documented
-        )
-    # Not counted against the rate limits: the service endpoints and GET /usage.
+        app.include_router(router, prefix=prefix, include_in_schema=documented)
+    # Plain routers, not counted against the rate limits: the service endpoints and GET /usage.
     app.include_router(system_router, prefix=prefix, include_in_schema=documented)
     app.include_router(usage_router, prefix=prefix, include_in_schema=documented)
 
 
 def mount_routes(app: FastAPI) -> None:
+    _check_admitted()
     for guard in USER_DELETION_GUARDS:
         add_deletion_guard(guard)
     app.include_router(system_router)
@@ -68,9 +73,4 @@ def mount_routes(app: FastAPI) -> None:
     # The deprecated mirror (seed 004's envelope): rostra.legacy wraps what these answer.
     for prefix in (API_PREFIX, SHORT_PREFIX):
         for router in DOMAIN_ROUTERS:
-            app.include_router(
-                router,
-                prefix=prefix + LEGACY_SEGMENT,
-                dependencies=COUNTED,
-                include_in_schema=False,
-            )
+            app.include_router(router, prefix=prefix + LEGACY_SEGMENT, include_in_schema=False)

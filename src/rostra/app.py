@@ -28,6 +28,7 @@ from rostra.core.listing import CursorCodec
 from rostra.core.logging import configure_logging
 from rostra.core.metrics import Metrics
 from rostra.core.middleware import RequestContextMiddleware
+from rostra.core.routing import ADMISSION_STATE
 from rostra.idempotency.middleware import IdempotencyMiddleware
 from rostra.idempotency.store import IdempotencyStore
 from rostra.legacy.envelope import LegacyEnvelopeMiddleware
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         concurrency=settings.password_hash_concurrency, queue=settings.password_hash_queue
     )
     app.state.rate_limiter = RateLimiter.from_settings(settings, db, redis, metrics)
+    setattr(app.state, ADMISSION_STATE, count_request)
     app.state.health = HealthChecker(
         {"database": db.ping, "redis": redis.ping if redis is not None else None},
         settings.health_cache_seconds,

@@ -30,13 +30,14 @@ from rostra.core.deps import (
 from rostra.core.errors import AuthenticationRequired, Forbidden, Invalid
 from rostra.core.http import resource_response
 from rostra.core.listing import ListParams, ListSpec, Page, paginate
+from rostra.core.routing import AdmittedRoute
 from rostra.core.security import Principal
 from rostra.events.catalog import USER_REGISTERED
 from rostra.lib.ratelimit.client_ip import client_address, parse_networks
 from rostra.users import service as users
 from rostra.users.schemas import UserOut
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=AdmittedRoute)
 
 NO_STORE = {"Cache-Control": "no-store"}
 

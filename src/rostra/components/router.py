@@ -25,11 +25,12 @@ from rostra.core.deps import (
 from rostra.core.errors import Invalid
 from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, one_of, paginate, whole_number
+from rostra.core.routing import AdmittedRoute
 from rostra.core.security import Principal
 from rostra.projects import service as projects
 from rostra.projects.service import ProjectAccess
 
-router = APIRouter(tags=["components"])
+router = APIRouter(tags=["components"], route_class=AdmittedRoute)
 
 Reader = Annotated[Principal | None, Depends(optional_scope("read", "components"))]
 Writer = Annotated[Principal, Depends(require_scope("write", "components"))]

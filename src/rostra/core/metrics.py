@@ -48,8 +48,22 @@ class Metrics:
             "Webhook deliveries waiting to be sent",
             registry=self.registry,
         )
+        self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.webhook_queue_depth_probe: QueueDepthProbe | None = None
         """Set by the webhooks domain; None until it is, and /status then reports null."""
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one request and its latency. The labelled series are looked up once per
+        (method, route, status) and kept: ``labels()`` costs a lock and a tuple per call."""
+        series = self._request_series.get((method, route, status))
+        if series is None:
+            series = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(route),
+            )
+            self._request_series[(method, route, status)] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     async def read_webhook_queue_depth(self) -> int | None:
         """Ask the probe (when there is one) and keep the answer in the gauge."""

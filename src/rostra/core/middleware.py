@@ -28,6 +28,7 @@ from rostra.core.errors import (
     UnsupportedApiVersion,
     error_response,
 )
+from rostra.core.logging import access_line
 from rostra.core.metrics import Metrics
 
 API_VERSION = "v1"
@@ -125,10 +126,9 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             template = route_template(scope)
             method: str = scope["method"]
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(template).observe(elapsed)
-            log.info(
-                "request",
+            self.metrics.observe_request(method, template, status, elapsed)
+            access_line(
+                request_id,
                 method=method,
                 path=scope["path"],
                 status=status,

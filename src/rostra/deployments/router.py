@@ -14,6 +14,7 @@ from rostra.core.deps import (
 )
 from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, one_of, paginate, whole_number
+from rostra.core.routing import AdmittedRoute
 from rostra.core.security import Principal
 from rostra.deployments import service
 from rostra.deployments.models import Deployment
@@ -25,7 +26,7 @@ from rostra.deployments.schemas import (
 )
 from rostra.projects import service as projects
 
-router = APIRouter(tags=["deployments"])
+router = APIRouter(tags=["deployments"], route_class=AdmittedRoute)
 
 Reader = Annotated[Principal | None, Depends(optional_scope("read", "deployments"))]
 Writer = Annotated[Principal, Depends(require_scope("write", "deployments"))]

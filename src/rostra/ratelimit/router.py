@@ -19,6 +19,7 @@ from rostra.core.deps import (
 from rostra.core.errors import Forbidden
 from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
 from rostra.core.listing import ListParams, ListSpec, paginate
+from rostra.core.routing import AdmittedRoute
 from rostra.core.security import Principal
 from rostra.lib.ratelimit import ANONYMOUS
 from rostra.ratelimit import service
@@ -26,9 +27,9 @@ from rostra.ratelimit.deps import RateLimiterDep, show_rate_limit
 from rostra.ratelimit.models import RateLimitOverride
 from rostra.ratelimit.schemas import OverrideIn, OverrideOut, UsageOut
 
-router = APIRouter(tags=["rate limits"])
+router = APIRouter(tags=["rate limits"], route_class=AdmittedRoute)
 usage_router = APIRouter(tags=["rate limits"])
-"""Mounted without the counting dependency: asking how much is left costs nothing."""
+"""Its routes are not admitted (counted): asking how much is left costs nothing."""
 
 Admin = Annotated[Principal, Depends(require_admin())]
 
