@@ -16,10 +16,11 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute
 from starlette.staticfiles import StaticFiles
 
 import rostra
-from rostra.api import API_PREFIX, SHORT_PREFIX, mount_routes
+from rostra.api import API_PREFIX, SHORT_PREFIX, documented_routes, mount_routes
 from rostra.auth.authenticator import CredentialAuthenticator
 from rostra.core.config import Settings, get_settings
 from rostra.core.db import Database
@@ -99,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(PasswordHasherBusy, on_hasher_busy)
     mount_routes(app)
     _mount_docs(app)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi(app, documented_routes())  # type: ignore[method-assign]
     app.add_middleware(
         IdempotencyMiddleware,
         store=IdempotencyStore(db, settings.signing_key()),
@@ -146,13 +147,13 @@ def _mount_docs(app: FastAPI) -> None:
         )
 
 
-def _openapi(app: FastAPI) -> dict[str, Any]:
+def _openapi(app: FastAPI, routes: list[BaseRoute]) -> dict[str, Any]:
     if app.openapi_schema is None:
         schema = get_openapi(
             title=app.title,
             version=app.version,
             description=app.description,
-            routes=app.routes,
+            routes=routes,
         )
         schema.setdefault("components", {})["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer"}

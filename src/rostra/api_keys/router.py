@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from sqlalchemy import select
 from starlette.responses import Response
 
@@ -12,12 +12,12 @@ from rostra.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from rostra.core.deps import CursorCodecDep, SessionDep, list_params, require_scope
 from rostra.core.http import resource_response
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, paginate, whole_number
-from rostra.core.routing import AdmittedRoute
+from rostra.core.routing import domain_router
 from rostra.core.schemas import IdPath
 from rostra.core.security import Principal
 from rostra.users.service import get_user
 
-router = APIRouter(tags=["api keys"], route_class=AdmittedRoute)
+router = domain_router(tags=["api keys"])
 
 Reader = Annotated[Principal, Depends(require_scope("read", "api_keys"))]
 Writer = Annotated[Principal, Depends(require_scope("write", "api_keys"))]

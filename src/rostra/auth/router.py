@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from starlette.responses import Response
 
 from rostra.auth import service
@@ -30,14 +30,14 @@ from rostra.core.deps import (
 from rostra.core.errors import AuthenticationRequired, Forbidden, Invalid
 from rostra.core.http import resource_response
 from rostra.core.listing import ListParams, ListSpec, Page, paginate
-from rostra.core.routing import AdmittedRoute
+from rostra.core.routing import domain_router
 from rostra.core.security import Principal
 from rostra.events.catalog import USER_REGISTERED
 from rostra.lib.ratelimit.client_ip import client_address, parse_networks
 from rostra.users import service as users
 from rostra.users.schemas import UserOut
 
-router = APIRouter(prefix="/auth", tags=["auth"], route_class=AdmittedRoute)
+router = domain_router(prefix="/auth", tags=["auth"])
 
 NO_STORE = {"Cache-Control": "no-store"}
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from starlette.responses import Response
 
 from rostra.components import service
@@ -25,12 +25,12 @@ from rostra.core.deps import (
 from rostra.core.errors import Invalid
 from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, one_of, paginate, whole_number
-from rostra.core.routing import AdmittedRoute
+from rostra.core.routing import domain_router
 from rostra.core.security import Principal
 from rostra.projects import service as projects
 from rostra.projects.service import ProjectAccess
 
-router = APIRouter(tags=["components"], route_class=AdmittedRoute)
+router = domain_router(tags=["components"])
 
 Reader = Annotated[Principal | None, Depends(optional_scope("read", "components"))]
 Writer = Annotated[Principal, Depends(require_scope("write", "components"))]

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match, Mount
 
 log = structlog.get_logger(__name__)
 
@@ -256,15 +256,24 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 def _allowed_methods(request: Request) -> str:
     """Every method some route takes at this path. The framework names only the first route's,
     while ``GET /user`` and ``PATCH /user`` are two routes. Runs only for a 405."""
-    routes = request.app.router.routes
     allowed = [
         method
         for method in _METHODS
-        if any(
-            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
-        )
+        if _takes(request.app.router.routes, {**request.scope, "root_path": "", "method": method})
     ]
     return ", ".join(allowed)
+
+
+def _takes(routes: Sequence[BaseRoute], scope: dict[str, Any]) -> bool:
+    """Whether a route among ``routes`` (inside mounts too) fully matches ``scope``."""
+    for route in routes:
+        match, child_scope = route.matches(scope)
+        if isinstance(route, Mount):
+            if match == Match.FULL and _takes(route.routes, {**scope, **child_scope}):
+                return True
+        elif match == Match.FULL:
+            return True
+    return False
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:

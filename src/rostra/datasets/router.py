@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from starlette.responses import Response
 
 from rostra.core.deps import (
@@ -14,14 +14,14 @@ from rostra.core.deps import (
 )
 from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, paginate, whole_number
-from rostra.core.routing import AdmittedRoute
+from rostra.core.routing import domain_router
 from rostra.core.security import Principal
 from rostra.datasets import service
 from rostra.datasets.models import DataSet
 from rostra.datasets.schemas import DataSetCreate, DataSetOut, DataSetReplace, DataSetUpdate
 from rostra.projects.service import livemode_of
 
-router = APIRouter(tags=["data sets"], route_class=AdmittedRoute)
+router = domain_router(tags=["data sets"])
 
 Reader = Annotated[Principal | None, Depends(optional_scope("read", "data"))]
 Writer = Annotated[Principal, Depends(require_scope("write", "data"))]

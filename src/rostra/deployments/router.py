@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from starlette.responses import Response
 
 from rostra.core.deps import (
@@ -14,7 +14,7 @@ from rostra.core.deps import (
 )
 from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, one_of, paginate, whole_number
-from rostra.core.routing import AdmittedRoute
+from rostra.core.routing import domain_router
 from rostra.core.security import Principal
 from rostra.deployments import service
 from rostra.deployments.models import Deployment
@@ -26,7 +26,7 @@ from rostra.deployments.schemas import (
 )
 from rostra.projects import service as projects
 
-router = APIRouter(tags=["deployments"], route_class=AdmittedRoute)
+router = domain_router(tags=["deployments"])
 
 Reader = Annotated[Principal | None, Depends(optional_scope("read", "deployments"))]
 Writer = Annotated[Principal, Depends(require_scope("write", "deployments"))]

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from rostra.core.deps import CursorCodecDep, SessionDep, list_params, require_scope
 from rostra.core.errors import Invalid
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, paginate, whole_number
-from rostra.core.routing import AdmittedRoute
+from rostra.core.routing import domain_router
 from rostra.core.security import Principal
 from rostra.events import service
 from rostra.events.catalog import EVENT_TYPES
@@ -46,7 +46,7 @@ EVENT_LIST = ListSpec(
 
 
 def build_router(member_projects: service.MemberProjects) -> APIRouter:
-    router = APIRouter(tags=["events"], route_class=AdmittedRoute)
+    router = domain_router(tags=["events"])
 
     @router.get("/events", response_model=Page[EventOut], summary="Recent events you may see")
     async def list_events(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from sqlalchemy import select
 from starlette.responses import Response
 
@@ -15,7 +15,7 @@ from rostra.core.deps import (
 )
 from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, one_of, paginate, whole_number
-from rostra.core.routing import AdmittedRoute
+from rostra.core.routing import domain_router
 from rostra.core.security import Principal
 from rostra.projects import service
 from rostra.projects.models import Project, ProjectMember
@@ -31,7 +31,7 @@ from rostra.projects.schemas import (
     Visibility,
 )
 
-router = APIRouter(tags=["projects"], route_class=AdmittedRoute)
+router = domain_router(tags=["projects"])
 
 Reader = Annotated[Principal | None, Depends(optional_scope("read", "projects"))]
 Writer = Annotated[Principal, Depends(require_scope("write", "projects"))]

@@ -19,7 +19,7 @@ from rostra.core.deps import (
 from rostra.core.errors import Forbidden
 from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
 from rostra.core.listing import ListParams, ListSpec, paginate
-from rostra.core.routing import AdmittedRoute
+from rostra.core.routing import domain_router
 from rostra.core.security import Principal
 from rostra.lib.ratelimit import ANONYMOUS
 from rostra.ratelimit import service
@@ -27,7 +27,7 @@ from rostra.ratelimit.deps import RateLimiterDep, show_rate_limit
 from rostra.ratelimit.models import RateLimitOverride
 from rostra.ratelimit.schemas import OverrideIn, OverrideOut, UsageOut
 
-router = APIRouter(tags=["rate limits"], route_class=AdmittedRoute)
+router = domain_router(tags=["rate limits"])
 usage_router = APIRouter(tags=["rate limits"])
 """Its routes are not admitted (counted): asking how much is left costs nothing."""
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy import select
 from starlette.responses import Response
 
@@ -17,14 +17,14 @@ from rostra.core.deps import (
 )
 from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, one_of, paginate
-from rostra.core.routing import AdmittedRoute
+from rostra.core.routing import domain_router
 from rostra.core.schemas import MAX_ID, IdPath
 from rostra.core.security import Principal
 from rostra.users import batch, service
 from rostra.users.models import PLANS, ROLES, User
 from rostra.users.schemas import UserCreate, UserOut, UserReplace, UserUpdate
 
-router = APIRouter(tags=["users"], route_class=AdmittedRoute)
+router = domain_router(tags=["users"])
 
 read_users = require_scope("read", "users")
 Reader = Annotated[Principal, Depends(read_users)]
