@@ -90,7 +90,7 @@ class _AliasMount(Mount):
 
 
 def mount_routes(app: FastAPI) -> None:
-    """The service endpoints at the root, then the one API router under each of its prefixes.
+    """The one API router under each of its prefixes, then the service endpoints at the root.
 
     A ``Mount`` keeps the requested path and sets ``root_path``, so a route answers at every
     prefix as itself: links and ``Location`` headers are built from the address the client
@@ -99,11 +99,15 @@ def mount_routes(app: FastAPI) -> None:
     _check_admitted()
     for guard in USER_DELETION_GUARDS:
         add_deletion_guard(guard)
-    app.router.routes.extend(system_router.routes)
     # The deprecated mirror of the resource routes: rostra.legacy wraps what these answer.
     legacy = _flat_router(DOMAIN_ROUTERS)
-    for prefix in (API_PREFIX + LEGACY_SEGMENT, SHORT_PREFIX + LEGACY_SEGMENT):
-        app.router.routes.append(_AliasMount(prefix, app=legacy))
     api = _flat_router((*DOMAIN_ROUTERS, system_router, usage_router))
-    app.router.routes.append(Mount(API_PREFIX, app=api))
-    app.router.routes.append(_AliasMount(SHORT_PREFIX, app=api))
+    # First in the app's list, ahead of the routes FastAPI itself added (/openapi.json): the
+    # API is what nearly every request asks for.
+    app.router.routes[:0] = [
+        _AliasMount(API_PREFIX + LEGACY_SEGMENT, app=legacy),
+        _AliasMount(SHORT_PREFIX + LEGACY_SEGMENT, app=legacy),
+        Mount(API_PREFIX, app=api),
+        _AliasMount(SHORT_PREFIX, app=api),
+        *system_router.routes,
+    ]

@@ -10,15 +10,16 @@ or the request id.
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 import time
 from typing import Any
 
 import structlog
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
+from starlette.routing import Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rostra.core.errors import (
@@ -32,6 +33,7 @@ from rostra.core.logging import access_line
 from rostra.core.metrics import Metrics
 
 API_VERSION = "v1"
+_API_VERSION_BYTES = API_VERSION.encode()
 UNMATCHED_ROUTE = "unmatched"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -42,28 +44,34 @@ for this request; it is called for the response, errors included, to add headers
 log = structlog.get_logger("rostra.access")
 
 
+_REQUEST_ID_PREFIX = "req_" + secrets.token_hex(6)
+_request_numbers = itertools.count()
+
+
 def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
+    """``req_`` and 24 hex digits: 12 random to this process, then a counter, so ids are
+    unique across processes without asking the system for randomness on every request."""
+    return f"{_REQUEST_ID_PREFIX}{next(_request_numbers) & 0xFFFFFFFFFFFF:012x}"
 
 
 def route_template(scope: Scope) -> str:
     """The matched route as a template (``/api/v1/users/{user_id}``), never the raw path, so
     metrics stay a bounded set of series.
 
-    A route included under a prefix knows only its own path; the prefix is what the request
-    path has in front of as many segments as the route has.
+    A route mounted under a prefix knows only its own path; the mount left the prefix in
+    ``root_path``. A path that matched a mount but none of its routes is unmatched too.
     """
-    path: str = scope["path"]
     template = getattr(scope.get("route"), "path", None)
     if isinstance(template, str):
-        return path.rsplit("/", template.count("/"))[0] + template
-    if scope.get("endpoint") is None:
+        prefix: str = scope.get("root_path", "")
+        return prefix + template
+    if scope.get("endpoint") is None or isinstance(scope["endpoint"], Router):
         return UNMATCHED_ROUTE
     # A plain Starlette route (/openapi.json) or a mounted app (/docs/static/...).
     mount: str = scope.get("root_path", "")
     if mount:
         return mount + "/{path}"
-    return UNMATCHED_ROUTE if scope.get("path_params") else path
+    return UNMATCHED_ROUTE if scope.get("path_params") else str(scope["path"])
 
 
 class RequestContextMiddleware:
@@ -100,9 +108,11 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["X-Request-ID"] = request_id
-                headers["API-Version"] = API_VERSION
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (b"x-request-id", request_id.encode("latin-1")),
+                    (b"api-version", _API_VERSION_BYTES),
+                ]
                 hook = scope["state"].get(RESPONSE_START_HOOK)
                 if hook is not None:
                     await hook(message)
