@@ -49,7 +49,8 @@ def bearer_credential(request: Request) -> str | None:
 
 async def get_optional_principal(request: Request) -> Principal | None:
     """The caller, or None when no credential was sent; a bad credential is still a 401."""
-    cached = request.scope.get("state", {}).get("principal")
+    state = request.scope.setdefault("state", {})
+    cached = state.get("principal")
     if isinstance(cached, Principal):
         return cached
     credential = bearer_credential(request)
@@ -57,7 +58,7 @@ async def get_optional_principal(request: Request) -> Principal | None:
         return None
     authenticator: Authenticator = request.app.state.authenticator
     principal = await authenticator.authenticate(credential)
-    request.state.principal = principal
+    state["principal"] = principal
     return principal
 
 

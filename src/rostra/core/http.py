@@ -55,10 +55,12 @@ def resource_response(
     *,
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
+    etag: str | None = None,
 ) -> Response:
-    """A JSON resource with its ETag; a GET whose If-None-Match matches answers 304."""
+    """A JSON resource with its ETag (``etag``: the body's, when the caller has it already);
+    a GET whose If-None-Match matches answers 304."""
     content = body if isinstance(body, bytes) else resource_body(body)
-    etag = etag_of(content)
+    etag = etag or etag_of(content)
     out = {"ETag": etag, **(headers or {})}
     if request.method in ("GET", "HEAD") and not_modified(request, etag):
         request.state.not_modified = True

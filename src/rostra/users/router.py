@@ -58,15 +58,16 @@ async def get_current_user(request: Request) -> Response:
     # dependency costs a node of FastAPI's dependency resolution on every request.
     principal = await read_users(request)
     db: Database = request.app.state.db
-    # The caller's own representation is cached until they change.
+    # The caller's own representation, and its ETag, are cached until they change.
     key = f"self:{principal.user_id}:{principal.livemode}"
-    body = db.caches.user_views.get(key)
-    if body is None:
+    view: tuple[bytes, str] | None = db.caches.user_views.get(key)
+    if view is None:
         async with db.session_scope() as session:
             user = await service.get_user(session, principal.user_id)
             body = resource_body(service.to_out(user, viewer=principal))
-        db.caches.user_views.put(key, body, user_id=principal.user_id)
-    return resource_response(request, body)
+        view = (body, etag_of(body))
+        db.caches.user_views.put(key, view, user_id=principal.user_id)
+    return resource_response(request, view[0], etag=view[1])
 
 
 @router.patch("/user", response_model=UserOut, summary="Change the signed-in user")
