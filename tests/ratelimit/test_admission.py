@@ -1,4 +1,4 @@
-"""Every domain route is admitted (counted) by its route class; a plain route is refused at start."""
+"""Every domain route is admitted (counted) by its route class; a plain one stops start-up."""
 
 from __future__ import annotations
 
