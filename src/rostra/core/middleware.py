@@ -136,7 +136,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             template = route_template(scope)
             method: str = scope["method"]
-            self.metrics.observe_request(method, template, status, elapsed)
+            self.metrics.requests.observe(method, template, status, elapsed)
             access_line(
                 request_id,
                 method=method,
