@@ -1,7 +1,7 @@
 """The one list of routers: every domain's router is one line here.
 
-Every /api/v1 route also answers under /v1 (seed 001's clients call ``/v1/users``); the
-service endpoints also answer at the root.
+Every /api/v1 route also answers under /v1 (seed 001's clients call ``/v1/users``) and at the
+root (seed 003's call ``/auth/login`` and ``/webhooks``).
 """
 
 from __future__ import annotations
@@ -111,3 +111,6 @@ def mount_routes(app: FastAPI) -> None:
         _AliasMount(SHORT_PREFIX, app=api),
         *system_router.routes,
     ]
+    # Last of all, after /docs and /openapi.json: the API at the root too, where seed 003's
+    # clients call it (``POST https://host/auth/login``, ``POST https://host/webhooks``).
+    app.router.routes.append(_AliasMount("", app=api))

@@ -98,8 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return error_response(request, busy)
 
     app.add_exception_handler(PasswordHasherBusy, on_hasher_busy)
-    mount_routes(app)
     _mount_docs(app)
+    mount_routes(app)
     app.openapi = lambda: _openapi(app, documented_routes())  # type: ignore[method-assign]
     app.add_middleware(
         IdempotencyMiddleware,

@@ -179,3 +179,15 @@ async def test_user_without_a_password_cannot_sign_in(
     response = await client.post(LOGIN, json={"username": user.username, "password": "anything"})
     assert_unauthenticated(response)
     assert await sessions_of(app, user.id) == []
+
+
+async def test_seed_003_signs_in_at_the_root(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """``requests.post("https://api.pythonmasteryhub.com/auth/login", {"username": ..., ...})``:
+    the API answers at the root too, and requests sends the dict as a form."""
+    user = await make_user(app)
+    response = await client.post(
+        "/auth/login", data={"username": user.username, "password": PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    assert await whoami(client, token) == 200

@@ -22,7 +22,9 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "1", path)
 
 
-async def test_every_api_v1_route_answers_under_v1(client: httpx.AsyncClient) -> None:
+async def test_every_api_v1_route_answers_under_v1_and_at_the_root(
+    client: httpx.AsyncClient,
+) -> None:
     document = (await client.get("/openapi.json")).json()
     operations = [
         (method.upper(), path)
@@ -35,6 +37,8 @@ async def test_every_api_v1_route_answers_under_v1(client: httpx.AsyncClient) ->
         canonical = await client.request(method, _concrete(path))
         mirrored = await client.request(method, _concrete(path.replace("/api/v1/", "/v1/", 1)))
         assert mirrored.status_code == canonical.status_code, (method, path, mirrored.text)
+        rooted = await client.request(method, _concrete(path.replace("/api/v1/", "/", 1)))
+        assert rooted.status_code == canonical.status_code, (method, path, rooted.text)
 
     metrics = (await client.get("/metrics")).text
     served = {
@@ -47,6 +51,7 @@ async def test_every_api_v1_route_answers_under_v1(client: httpx.AsyncClient) ->
     for _, path in operations:
         assert path in served
         assert path.replace("/api/v1/", "/v1/", 1) in served
+        assert path.replace("/api/v1/", "/", 1) in served
     assert "unmatched" not in served
 
 
