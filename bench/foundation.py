@@ -29,7 +29,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -309,71 +309,79 @@ def run_wrk(
     return parse_wrk_output(done.stdout)
 
 
-def measure(
-    wrk: str, name: str, url: str, options: Options, headers: Mapping[str, str] | None = None
-) -> Measurement:
-    headers = headers or {}
-    print(f"  {name}: warm-up {options.warmup} s, then {options.runs} x {options.duration} s")
-    run_wrk(wrk, url, seconds=options.warmup, options=options, headers=headers)
-    measurement = Measurement(name=name, url=url)
-    for _ in range(options.runs):
-        run = run_wrk(wrk, url, seconds=options.duration, options=options, headers=headers)
-        measurement.runs.append(run)
-        print(
-            f"    {run.requests_per_second:9.1f} req/s  p50 {run.p50_ms:7.2f} ms"
-            f"  p99 {run.p99_ms:7.2f} ms  failed {run.failed_requests}"
-        )
-    return measurement
-
-
 # --- the benchmark -----------------------------------------------------------------------
 
 
 def benchmark(options: Options) -> dict[str, Any]:
+    """Both servers stay up, pinned to the same core; after a warm-up of each endpoint the
+    measured runs go round the four endpoints in turn, so a machine that gets busier part-way
+    slows Rostra and the ceiling alike instead of whichever happened to run last."""
     wrk = ensure_wrk()
     load_before = os.getloadavg()[0]
     if load_before > BUSY_LOAD_AVERAGE:
         print(f"warning: load average {load_before:.2f}: the machine is busy, figures are noisy")
-    results: dict[str, Measurement] = {}
-    with tempfile.TemporaryDirectory(prefix="rostra-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rostra-bench-") as tmp, ExitStack() as servers:
         workdir = Path(tmp)
-        print("Rostra (rostra serve, SQLite, one API key)")
+        print("Rostra (rostra serve, SQLite, one API key) and the ceiling (bench/ceiling.py)")
         rostra = prepare_rostra(workdir)
         auth = {"Authorization": f"Bearer {rostra.api_key}"}
         port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        with serving(
-            rostra_command(port),
-            env=rostra.env,
-            cwd=workdir,
-            ready_url=f"{base}/health",
-            cpu=options.server_cpu,
-        ):
-            user_body = fetch(f"{base}/api/v1/user", auth)
-            health_body = fetch(f"{base}/health")
-            results["rostra_health"] = measure(wrk, "rostra_health", f"{base}/health", options)
-            results["rostra_user"] = measure(
-                wrk, "rostra_user", f"{base}/api/v1/user", options, auth
+        rostra_base = f"http://127.0.0.1:{port}"
+        servers.enter_context(
+            serving(
+                rostra_command(port),
+                env=rostra.env,
+                cwd=workdir,
+                ready_url=f"{rostra_base}/health",
+                cpu=options.server_cpu,
             )
-
-        print("Ceiling (bare FastAPI, bench/ceiling.py)")
+        )
+        user_body = fetch(f"{rostra_base}/api/v1/user", auth)
+        health_body = fetch(f"{rostra_base}/health")
         port = free_port()
-        base = f"http://127.0.0.1:{port}"
+        ceiling_base = f"http://127.0.0.1:{port}"
         env = clean_environment(
             BENCH_USER_JSON=user_body.decode(), BENCH_HEALTH_JSON=health_body.decode()
         )
-        with serving(
-            ceiling_command(port),
-            env=env,
-            cwd=workdir,
-            ready_url=f"{base}/health",
-            cpu=options.server_cpu,
-        ):
-            check_same_body(fetch(f"{base}/user"), user_body, "GET /user")
-            check_same_body(fetch(f"{base}/health"), health_body, "GET /health")
-            results["ceiling_user"] = measure(wrk, "ceiling_user", f"{base}/user", options, auth)
-            results["ceiling_health"] = measure(wrk, "ceiling_health", f"{base}/health", options)
+        servers.enter_context(
+            serving(
+                ceiling_command(port),
+                env=env,
+                cwd=workdir,
+                ready_url=f"{ceiling_base}/health",
+                cpu=options.server_cpu,
+            )
+        )
+        check_same_body(fetch(f"{ceiling_base}/user"), user_body, "GET /user")
+        check_same_body(fetch(f"{ceiling_base}/health"), health_body, "GET /health")
+        endpoints = {
+            "rostra_health": (f"{rostra_base}/health", {}),
+            "ceiling_health": (f"{ceiling_base}/health", {}),
+            "rostra_user": (f"{rostra_base}/api/v1/user", auth),
+            "ceiling_user": (f"{ceiling_base}/user", auth),
+        }
+        results = measure_in_turn(wrk, endpoints, options)
     return report(results, options, wrk, load_before)
+
+
+def measure_in_turn(
+    wrk: str, endpoints: Mapping[str, tuple[str, Mapping[str, str]]], options: Options
+) -> dict[str, Measurement]:
+    """A warm-up of each endpoint, then ``options.runs`` rounds that measure each in turn."""
+    for name, (url, headers) in endpoints.items():
+        print(f"  warm-up {name}: {options.warmup} s")
+        run_wrk(wrk, url, seconds=options.warmup, options=options, headers=headers)
+    results = {name: Measurement(name=name, url=url) for name, (url, _) in endpoints.items()}
+    for round_number in range(1, options.runs + 1):
+        for name, (url, headers) in endpoints.items():
+            run = run_wrk(wrk, url, seconds=options.duration, options=options, headers=headers)
+            results[name].runs.append(run)
+            print(
+                f"  round {round_number} {name:<15}{run.requests_per_second:9.1f} req/s"
+                f"  p50 {run.p50_ms:7.2f} ms  p99 {run.p99_ms:7.2f} ms"
+                f"  failed {run.failed_requests}"
+            )
+    return results
 
 
 def check_same_body(ceiling: bytes, rostra: bytes, what: str) -> None:
