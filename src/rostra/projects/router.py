@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
 from starlette.responses import Response
 
 from rostra.core.deps import (
@@ -94,11 +93,12 @@ async def list_projects(
     return await paginate(
         session,
         request,
-        select(Project).where(service.visible_clause(principal)),
+        service.visible_projects(principal),
         PROJECT_LIST,
         params,
         codec,
         lambda project: service.to_out(project, livemode=livemode),
+        count=service.count_visible(principal),
     )
 
 

@@ -13,13 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, true
+from sqlalchemy import ColumnElement, Exists, Select, exists, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from rostra.core.db import Base, take_write_turn, utcnow
 from rostra.core.errors import Conflict, Forbidden, NotFound
+from rostra.core.listing import CountQuery
 from rostra.core.security import Principal
 from rostra.events import catalog
 from rostra.events import service as events
@@ -111,16 +112,73 @@ def rows_in_visible_projects(
     )
 
 
+PROJECT_COLUMNS = (
+    Project.id,
+    Project.name,
+    Project.description,
+    Project.visibility,
+    Project.status,
+    Project.settings,
+    Project.owner_id,
+    Project.created_at,
+    Project.updated_at,
+)
+"""What ``to_out`` reads: a list selects these as plain rows, without loading entities."""
+
+
+def visible_projects(principal: Principal | None) -> Select[Any]:
+    """The rows (``PROJECT_COLUMNS``) of the projects ``principal`` may see."""
+    return select(*PROJECT_COLUMNS).where(visible_clause(principal))
+
+
+def _membership(user_id: int) -> Exists:
+    return exists().where(ProjectMember.project_id == Project.id, ProjectMember.user_id == user_id)
+
+
 def visible_clause(principal: Principal | None) -> ColumnElement[bool]:
-    """A WHERE clause over ``Project``: the projects ``principal`` may see."""
+    """A WHERE clause over ``Project``: the projects ``principal`` may see.
+
+    Shaped as a test of one row, so a sorted page walks the sort column's index and stops at
+    ``limit``: the membership is a correlated ``EXISTS`` (one probe of the unique index), after
+    the owner test that settles most rows without it (the owner is always a member too). An
+    ``id IN (the caller's memberships)`` instead makes both databases collect and sort every
+    visible row first: 5 s on PostgreSQL, 0.7 s on SQLite for a million (bench/scale.py).
+    """
     if principal is None:
         return Project.visibility == Visibility.PUBLIC
     if principal.is_admin:
         return true()
     return or_(
         Project.visibility.in_((Visibility.PUBLIC, Visibility.INTERNAL)),
-        Project.id.in_(member_project_ids(principal.user_id)),
+        Project.owner_id == principal.user_id,
+        _membership(principal.user_id),
     )
+
+
+def count_visible(principal: Principal | None) -> CountQuery:
+    """``total`` of a project list: the rows the filters leave, less the hidden ones.
+
+    Counting the visible rows themselves tests every one of them (1.2 ms for 10,000 on SQLite);
+    the rows hidden from a signed-in user are the private ones of other owners that they are
+    no member of, two ranges of ``ix_projects_visibility_owner_id`` that skip the caller's own
+    projects, and SQLite counts a table without a WHERE clause from its b-tree pages alone.
+    """
+
+    def count(where: Sequence[ColumnElement[bool]]) -> Select[Any]:
+        rows = select(func.count()).select_from(Project).where(*where)
+        if principal is None or principal.is_admin:
+            return rows.where(visible_clause(principal))
+        # PRIVATE is every visibility but the two visible_clause lets through.
+        hidden = (Project.visibility == Visibility.PRIVATE, ~_membership(principal.user_id))
+        hidden_below = rows.where(Project.owner_id < principal.user_id, *hidden)
+        hidden_above = rows.where(Project.owner_id > principal.user_id, *hidden)
+        return select(
+            rows.correlate(None).scalar_subquery()
+            - hidden_below.correlate(None).scalar_subquery()
+            - hidden_above.correlate(None).scalar_subquery()
+        )
+
+    return count
 
 
 def _may_see(project: Project, role: ProjectRole | None, principal: Principal | None) -> bool:
@@ -156,18 +214,38 @@ async def get_project(
 ) -> ProjectAccess:
     """The project if ``principal`` may see it, else 404 (``field`` names a body field that
     referred to it). ``for_change`` locks the row until the transaction ends, so the If-Match
-    check and the write see the same version."""
+    check and the write see the same version. A read takes one query: the project and the
+    caller's role in it together."""
     if for_change:
         await take_write_turn(session, Project)
-    project = await session.get(
-        Project, project_id, with_for_update=for_change, populate_existing=for_change
-    )
-    if project is None:
-        raise not_found(project_id, field)
-    role = await role_of(session, project.id, principal.user_id) if principal else None
-    if not _may_see(project, role, principal):
+        project = await session.get(
+            Project, project_id, with_for_update=True, populate_existing=True
+        )
+        role = None
+        if project is not None and principal is not None:
+            role = await role_of(session, project.id, principal.user_id)
+    else:
+        project, role = await _project_and_role(session, project_id, principal)
+    if project is None or not _may_see(project, role, principal):
         raise not_found(project_id, field)
     return ProjectAccess(project, role, principal is not None and principal.is_admin)
+
+
+async def _project_and_role(
+    session: AsyncSession, project_id: int, principal: Principal | None
+) -> tuple[Project | None, ProjectRole | None]:
+    if principal is None:
+        return await session.get(Project, project_id), None
+    role = (
+        select(ProjectMember.role)
+        .where(ProjectMember.project_id == Project.id, ProjectMember.user_id == principal.user_id)
+        .scalar_subquery()
+    )
+    found = (await session.execute(select(Project, role).where(Project.id == project_id))).first()
+    if found is None:
+        return None, None
+    project, held = found
+    return project, ProjectRole(held) if held is not None else None
 
 
 async def existing_user(session: AsyncSession, user_id: int, *, field: str) -> User:
