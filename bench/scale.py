@@ -486,10 +486,12 @@ def print_table(result: dict[str, Any]) -> None:
         ratio = figures["deep_cursor/first_cursor"]
         verdict = "met" if ratio["met"] else "NOT met"
         print(
-            f"{kind:<10}deep_cursor / first_cursor = {ratio['value']:.2f}  (target <= {DEEP_CURSOR_TARGET}: {verdict})"
+            f"{kind:<10}deep_cursor / first_cursor = {ratio['value']:.2f}"
+            f"  (target <= {DEEP_CURSOR_TARGET}: {verdict})"
         )
     print(
-        f"\nload average before {result['load_average_before']}, after {result['load_average_after']}"
+        f"\nload average before {result['load_average_before']},"
+        f" after {result['load_average_after']}"
     )
 
 

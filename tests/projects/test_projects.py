@@ -8,7 +8,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
+from rostra.core.http import resource_body
 from rostra.projects.models import Project
+from rostra.projects.schemas import SettingsIn
+from rostra.projects.service import to_out
 from tests.access.helpers import error_code, snapshot, stored_events
 from tests.factories import add_member, make_account, make_project
 
@@ -349,6 +352,28 @@ async def test_totals_count_what_each_caller_sees(app: FastAPI, client: httpx.As
     assert (await listed("limit=100"))[0] == 2  # anonymous: the public ones
     assert (await listed("limit=100", admin.headers))[0] == 8
     assert (await listed("limit=100", after.headers))[0] == 5
+
+
+async def test_list_and_get_write_exactly_the_project_model(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Projects are written straight to JSON (``project_json``); the bytes are ``ProjectOut``'s."""
+    account = await make_account(app)
+    made = await make_project(
+        app,
+        account.user,
+        name='Ünïcødé "quoted" \\ </script> \u2028 😀',
+        description="line one\nline two\ttab",
+        settings=SettingsIn(auto_deploy=True),
+    )
+    async with app.state.db.session_scope() as session:
+        stored = await session.get(Project, made.id)
+        assert stored is not None
+        expected = resource_body(to_out(stored, livemode=True))
+    got_one = await client.get(f"/api/v1/projects/{made.id}", headers=account.headers)
+    assert got_one.content == expected
+    listed = await client.get("/api/v1/projects?limit=1&cursor=", headers=account.headers)
+    assert listed.content.startswith(b'{"data":[' + expected + b"]")
 
 
 async def test_two_editors_with_the_same_etag_never_both_win(

@@ -316,16 +316,16 @@ async def paginate(
     spec: ListSpec,
     params: ListParams,
     codec: CursorCodec,
-    render: Callable[[Any], BaseModel],
+    render: Callable[[Any], BaseModel | bytes],
     *,
     count: CountQuery | None = None,
 ) -> Response:
     """Run ``query`` (a select of one entity, or of columns) narrowed by ``params`` and answer
-    the list. ``total`` rides along in the page's query as an uncorrelated scalar subquery
+    the list; ``render`` turns an entity or row into its model or straight into its JSON.
+    ``total`` rides along in the page's query as an uncorrelated scalar subquery
     (computed once), so a counted page costs one round trip; only a page past the end counts
     apart."""
     sort_col = spec.sort_columns[params.sort]
-    one_entity = len(query.column_descriptions) == 1
     if params.where:
         query = query.where(*params.where)
     total_query = None
@@ -351,6 +351,8 @@ async def paginate(
         total = int(rows[0][-1]) if rows else int(await session.scalar(total_query) or 0)
     has_more = len(rows) > params.limit
     rows = rows[: params.limit]
+    # A select of one entity (or column) gives rows of one, plus the total when counted.
+    one_entity = bool(rows) and len(rows[0]) == 1 + (total_query is not None)
     items = [row[0] for row in rows] if one_entity else rows
     next_cursor = None
     if has_more and items:
@@ -359,10 +361,13 @@ async def paginate(
         next_cursor = codec.encode(params.sort, params.order, sort_value, last.id)
 
     pagination, links = _pagination_and_links(request, params, total, has_more, next_cursor)
-    rendered = [render(item) for item in items]
-    body = b",".join(item.__pydantic_serializer__.to_json(item) for item in rendered)
+    body = b",".join(_json_of(render(item)) for item in items)
     content = b'{"data":[' + body + b'],"pagination":' + orjson.dumps(pagination) + b"}"
     return Response(content, headers={"Link": ", ".join(links)}, media_type="application/json")
+
+
+def _json_of(item: BaseModel | bytes) -> bytes:
+    return item if isinstance(item, bytes) else item.__pydantic_serializer__.to_json(item)
 
 
 def _pagination_and_links(

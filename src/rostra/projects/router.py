@@ -34,25 +34,28 @@ router = APIRouter(tags=["projects"])
 Reader = Annotated[Principal | None, Depends(optional_scope("read", "projects"))]
 Writer = Annotated[Principal, Depends(require_scope("write", "projects"))]
 
+PROJECTS = service.PROJECTS
 PROJECT_LIST = ListSpec(
-    id_column=Project.id,
+    id_column=PROJECTS.id,
     sort_columns={
-        "created_at": Project.created_at,
-        "updated_at": Project.updated_at,
-        "name": Project.name,
-        "id": Project.id,
+        "created_at": PROJECTS.created_at,
+        "updated_at": PROJECTS.updated_at,
+        "name": PROJECTS.name,
+        "id": PROJECTS.id,
     },
     filters={
         "status": Filter(
-            apply=lambda status: Project.status == status, parse=one_of(*ProjectStatus)
+            apply=lambda status: PROJECTS.status == status, parse=one_of(*ProjectStatus)
         ),
         "visibility": Filter(
-            apply=lambda seen: Project.visibility == seen, parse=one_of(*Visibility)
+            apply=lambda seen: PROJECTS.visibility == seen, parse=one_of(*Visibility)
         ),
-        "owner_id": Filter(apply=lambda owner_id: Project.owner_id == owner_id, parse=whole_number),
+        "owner_id": Filter(
+            apply=lambda owner_id: PROJECTS.owner_id == owner_id, parse=whole_number
+        ),
     },
-    search_columns=(Project.name, Project.description),
-    created_column=Project.created_at,
+    search_columns=(PROJECTS.name, PROJECTS.description),
+    created_column=PROJECTS.created_at,
 )
 
 MEMBER_LIST = ListSpec(
@@ -72,13 +75,12 @@ def _project_response(
     headers = None
     if status_code == 201:
         headers = {"Location": str(request.url_for("get_project", project_id=project.id))}
-    body = service.to_out(project, livemode=service.livemode_of(principal))
+    body = service.project_json(project, livemode=service.livemode_of(principal))
     return resource_response(request, body, status_code=status_code, headers=headers)
 
 
 def _check_project_etag(request: Request, project: Project, principal: Principal) -> None:
-    body = resource_body(service.to_out(project, livemode=principal.livemode))
-    check_if_match(request, etag_of(body))
+    check_if_match(request, etag_of(service.project_json(project, livemode=principal.livemode)))
 
 
 @router.get("/projects", response_model=Page[ProjectOut], summary="List the projects you may see")
@@ -97,7 +99,7 @@ async def list_projects(
         PROJECT_LIST,
         params,
         codec,
-        lambda project: service.to_out(project, livemode=livemode),
+        lambda project: service.project_json(project, livemode=livemode),
         count=service.count_visible(principal),
     )
 

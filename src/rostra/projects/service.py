@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
+from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, Exists, Select, exists, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -112,27 +115,63 @@ def rows_in_visible_projects(
     )
 
 
+PROJECTS = Project.__table__.c
+"""The table's own columns: a list built of these is a Core statement, which SQLAlchemy runs
+without the ORM's per-statement set-up and returns as plain rows."""
+_MEMBERS = ProjectMember.__table__.c
 PROJECT_COLUMNS = (
-    Project.id,
-    Project.name,
-    Project.description,
-    Project.visibility,
-    Project.status,
-    Project.settings,
-    Project.owner_id,
-    Project.created_at,
-    Project.updated_at,
+    PROJECTS.id,
+    PROJECTS.name,
+    PROJECTS.description,
+    PROJECTS.visibility,
+    PROJECTS.status,
+    PROJECTS.settings,
+    PROJECTS.owner_id,
+    PROJECTS.created_at,
+    PROJECTS.updated_at,
 )
-"""What ``to_out`` reads: a list selects these as plain rows, without loading entities."""
+"""What ``to_out`` and ``project_json`` read."""
+_SETTINGS_DEFAULTS = ProjectSettings().model_dump()
+RFC3339_UTC = "%Y-%m-%dT%H:%M:%SZ"
+"""How ``core.schemas.Timestamp`` writes a UTC time."""
+_SEEN_BY_ANYONE = PROJECTS.visibility == Visibility.PUBLIC
+_SEEN_SIGNED_IN = PROJECTS.visibility.in_((Visibility.PUBLIC, Visibility.INTERNAL))
+_SHAPES_PER_PROCESS = 1024
+"""Signed-in callers whose list statements are kept built (SQL shapes, no data: never stale)."""
+
+
+def project_json(project: Any, *, livemode: bool) -> bytes:
+    """``to_out(project)`` as JSON, byte for byte, without building the model: a list of 20
+    costs a fifth of what validating and serializing 20 ``ProjectOut`` does. Times are UTC
+    (``UTCDateTime``) written as ``Timestamp`` writes them; a test holds the two equal."""
+    settings = project.settings or {}
+    return orjson.dumps(
+        {
+            "livemode": livemode,
+            "id": project.id,
+            "name": project.name,
+            "description": project.description,
+            "visibility": project.visibility,
+            "status": project.status,
+            "settings": {key: settings.get(key, v) for key, v in _SETTINGS_DEFAULTS.items()},
+            "owner_id": project.owner_id,
+            "created_at": project.created_at.astimezone(UTC).strftime(RFC3339_UTC),
+            "updated_at": project.updated_at.astimezone(UTC).strftime(RFC3339_UTC),
+        }
+    )
 
 
 def visible_projects(principal: Principal | None) -> Select[Any]:
     """The rows (``PROJECT_COLUMNS``) of the projects ``principal`` may see."""
-    return select(*PROJECT_COLUMNS).where(visible_clause(principal))
+    if principal is None:
+        return _ANONYMOUS_LIST
+    if principal.is_admin:
+        return _ADMIN_LIST
+    return _member_list(principal.user_id)
 
 
 def _membership(user_id: int) -> Exists:
-    return exists().where(ProjectMember.project_id == Project.id, ProjectMember.user_id == user_id)
+    return exists().where(_MEMBERS.project_id == PROJECTS.id, _MEMBERS.user_id == user_id)
 
 
 def visible_clause(principal: Principal | None) -> ColumnElement[bool]:
@@ -145,14 +184,25 @@ def visible_clause(principal: Principal | None) -> ColumnElement[bool]:
     visible row first: 5 s on PostgreSQL, 0.7 s on SQLite for a million (bench/scale.py).
     """
     if principal is None:
-        return Project.visibility == Visibility.PUBLIC
+        return _SEEN_BY_ANYONE
     if principal.is_admin:
         return true()
-    return or_(
-        Project.visibility.in_((Visibility.PUBLIC, Visibility.INTERNAL)),
-        Project.owner_id == principal.user_id,
-        _membership(principal.user_id),
-    )
+    return _member_clause(principal.user_id)
+
+
+@lru_cache(maxsize=_SHAPES_PER_PROCESS)
+def _member_clause(user_id: int) -> ColumnElement[bool]:
+    # Built once per caller: constructing the expression costs more than running it.
+    return or_(_SEEN_SIGNED_IN, PROJECTS.owner_id == user_id, _membership(user_id))
+
+
+@lru_cache(maxsize=_SHAPES_PER_PROCESS)
+def _member_list(user_id: int) -> Select[Any]:
+    return select(*PROJECT_COLUMNS).where(_member_clause(user_id))
+
+
+_ANONYMOUS_LIST = select(*PROJECT_COLUMNS).where(_SEEN_BY_ANYONE)
+_ADMIN_LIST = select(*PROJECT_COLUMNS)
 
 
 def count_visible(principal: Principal | None) -> CountQuery:
@@ -161,24 +211,36 @@ def count_visible(principal: Principal | None) -> CountQuery:
     Counting the visible rows themselves tests every one of them (1.2 ms for 10,000 on SQLite);
     the rows hidden from a signed-in user are the private ones of other owners that they are
     no member of, two ranges of ``ix_projects_visibility_owner_id`` that skip the caller's own
-    projects, and SQLite counts a table without a WHERE clause from its b-tree pages alone.
+    projects, and a table without a WHERE clause is counted from its smallest index alone.
     """
 
     def count(where: Sequence[ColumnElement[bool]]) -> Select[Any]:
-        rows = select(func.count()).select_from(Project).where(*where)
         if principal is None or principal.is_admin:
-            return rows.where(visible_clause(principal))
-        # PRIVATE is every visibility but the two visible_clause lets through.
-        hidden = (Project.visibility == Visibility.PRIVATE, ~_membership(principal.user_id))
-        hidden_below = rows.where(Project.owner_id < principal.user_id, *hidden)
-        hidden_above = rows.where(Project.owner_id > principal.user_id, *hidden)
-        return select(
-            rows.correlate(None).scalar_subquery()
-            - hidden_below.correlate(None).scalar_subquery()
-            - hidden_above.correlate(None).scalar_subquery()
-        )
+            rows = select(func.count()).select_from(Project.__table__)
+            return rows.where(visible_clause(principal), *where)
+        if not where:
+            return _member_total(principal.user_id)
+        return _member_total_query(principal.user_id, tuple(where))
 
     return count
+
+
+@lru_cache(maxsize=_SHAPES_PER_PROCESS)
+def _member_total(user_id: int) -> Select[Any]:
+    return _member_total_query(user_id, ())
+
+
+def _member_total_query(user_id: int, where: tuple[ColumnElement[bool], ...]) -> Select[Any]:
+    rows = select(func.count()).select_from(Project.__table__).where(*where)
+    # PRIVATE is every visibility but the two _member_clause lets through.
+    hidden = (PROJECTS.visibility == Visibility.PRIVATE, ~_membership(user_id))
+    hidden_below = rows.where(PROJECTS.owner_id < user_id, *hidden)
+    hidden_above = rows.where(PROJECTS.owner_id > user_id, *hidden)
+    return select(
+        rows.correlate(None).scalar_subquery()
+        - hidden_below.correlate(None).scalar_subquery()
+        - hidden_above.correlate(None).scalar_subquery()
+    )
 
 
 def _may_see(project: Project, role: ProjectRole | None, principal: Principal | None) -> bool:
