@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import delete, select, update
+from sqlalchemy import Delete, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from rostra.core.db import Database, utcnow
@@ -30,6 +30,8 @@ KEY_LIFETIME = timedelta(hours=24)
 """A key answers with its stored result this long after its first use; then it is forgotten."""
 ABANDONED_AFTER = timedelta(minutes=5)
 """A claim with no answer this old belongs to a process that died mid-request: it may be taken."""
+SWEEP_EVERY = timedelta(minutes=1)
+"""How often a process deletes the expired records of other keys (lookups ignore them anyway)."""
 _NONCE_BYTES = 12
 _CLAIM_ATTEMPTS = 3
 
@@ -63,6 +65,7 @@ class IdempotencyStore:
         self._secret = hashlib.sha256(b"rostra-idempotency:" + secret.encode()).digest()
         dialect = database.engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._swept_at: datetime | None = None
 
     def key_ref(self, *, account: str, key: str) -> KeyRef:
         def derive(purpose: bytes) -> bytes:
@@ -87,15 +90,16 @@ class IdempotencyStore:
             now = utcnow()
             async with self._db.session_scope() as session:
                 record = await session.scalar(
-                    select(IdempotencyKey).where(
-                        IdempotencyKey.lookup == ref.lookup,
-                        IdempotencyKey.created_at >= now - KEY_LIFETIME,
-                    )
+                    select(IdempotencyKey).where(IdempotencyKey.lookup == ref.lookup)
                 )
-            if record is not None:
-                outcome = await self._decide(record, ref, fingerprint, now)
-            else:
+            outcome: Claim | StoredAnswer | None
+            if record is None:
                 outcome = await self._insert_claim(ref, fingerprint, now)
+            elif record.created_at < now - KEY_LIFETIME:
+                await self._forget_expired(now)  # this key's record, and every other expired one
+                outcome = await self._insert_claim(ref, fingerprint, now)
+            else:
+                outcome = await self._decide(record, ref, fingerprint, now)
             if outcome is not None:
                 return outcome
             # Another request claimed, released or took over the key meanwhile: look again.
@@ -103,10 +107,11 @@ class IdempotencyStore:
 
     async def _insert_claim(self, ref: KeyRef, fingerprint: str, now: datetime) -> Claim | None:
         async with self._db.session_scope() as session:
-            # Expired keys are forgotten lazily, here, which also frees this key if it expired.
-            await session.execute(
-                delete(IdempotencyKey).where(IdempotencyKey.created_at < now - KEY_LIFETIME)
-            )
+            if self._swept_at is None or now - self._swept_at >= SWEEP_EVERY:
+                # Expired keys are forgotten lazily: here, at most once a SWEEP_EVERY per process
+                # (and at once when a new claim meets its key's expired record).
+                self._swept_at = now
+                await session.execute(_expired(now))
             record_id = await session.scalar(
                 self._insert(IdempotencyKey)
                 .values(lookup=ref.lookup, fingerprint=fingerprint, created_at=now)
@@ -114,6 +119,11 @@ class IdempotencyStore:
                 .returning(IdempotencyKey.id)
             )
         return None if record_id is None else Claim(record_id, ref)
+
+    async def _forget_expired(self, now: datetime) -> None:
+        async with self._db.session_scope() as session:
+            await session.execute(_expired(now))
+        self._swept_at = now
 
     async def _decide(
         self, record: IdempotencyKey, ref: KeyRef, fingerprint: str, now: datetime
@@ -166,6 +176,10 @@ class IdempotencyStore:
                 )
                 .execution_options(synchronize_session=False)
             )
+
+
+def _expired(now: datetime) -> Delete:
+    return delete(IdempotencyKey).where(IdempotencyKey.created_at < now - KEY_LIFETIME)
 
 
 def _seal(ref: KeyRef, body: bytes) -> bytes:

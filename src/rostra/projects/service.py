@@ -16,7 +16,17 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Exists, Select, exists, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Exists,
+    Select,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -293,28 +303,40 @@ async def get_project(
     return ProjectAccess(project, role, principal is not None and principal.is_admin)
 
 
+_PROJECT_AND_ROLE = select(
+    Project,
+    select(_MEMBERS.role)
+    .where(_MEMBERS.project_id == PROJECTS.id, _MEMBERS.user_id == bindparam("viewer_id"))
+    .scalar_subquery(),
+).where(PROJECTS.id == bindparam("project_id"))
+"""A project and the viewer's role in it, built once: a read is one statement."""
+
+
 async def _project_and_role(
     session: AsyncSession, project_id: int, principal: Principal | None
 ) -> tuple[Project | None, ProjectRole | None]:
     if principal is None:
         return await session.get(Project, project_id), None
-    role = (
-        select(ProjectMember.role)
-        .where(ProjectMember.project_id == Project.id, ProjectMember.user_id == principal.user_id)
-        .scalar_subquery()
-    )
-    found = (await session.execute(select(Project, role).where(Project.id == project_id))).first()
+    found = (
+        await session.execute(
+            _PROJECT_AND_ROLE, {"project_id": project_id, "viewer_id": principal.user_id}
+        )
+    ).first()
     if found is None:
         return None, None
     project, held = found
     return project, ProjectRole(held) if held is not None else None
 
 
+def not_found_user(user_id: int, field: str = "owner_id") -> NotFound:
+    message = f"No user with id {user_id}"
+    return NotFound(message, details=[{"field": field, "message": message}])
+
+
 async def existing_user(session: AsyncSession, user_id: int, *, field: str) -> User:
     user = await session.get(User, user_id)
     if user is None:
-        message = f"No user with id {user_id}"
-        raise NotFound(message, details=[{"field": field, "message": message}])
+        raise not_found_user(user_id, field)
     return user
 
 
@@ -380,7 +402,9 @@ async def create_project(
 ) -> Project:
     check_owner_field(actor, data.owner_id, actor.user_id)
     owner_id = data.owner_id if data.owner_id is not None else actor.user_id
-    owner = await existing_user(session, owner_id, field="owner_id")
+    if owner_id != actor.user_id or actor.credential == "operator":
+        # A caller creating for themselves was just authenticated: the foreign key suffices.
+        owner_id = (await existing_user(session, owner_id, field="owner_id")).id
     now = utcnow()
     project = Project(
         name=data.name,
@@ -388,14 +412,24 @@ async def create_project(
         visibility=data.visibility,
         status=data.status,
         settings=_settings(None, data.settings),
-        owner_id=owner.id,
+        owner_id=owner_id,
         created_at=now,
         updated_at=now,
     )
     session.add(project)
-    await session.flush()
-    await _set_role(session, project, owner, ProjectRole.OWNER)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # the caller's account was deleted a moment ago
+        raise not_found_user(owner_id) from exc
+    session.add(
+        ProjectMember(
+            project_id=project.id,
+            user_id=owner_id,
+            role=ProjectRole.OWNER,
+            created_at=now,
+            updated_at=now,
+        )
+    )
     await _record(session, catalog.PROJECT_CREATED, project, actor)
     return project
 
