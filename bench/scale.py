@@ -19,6 +19,7 @@ connection, in interleaved rounds:
   server's own ``CursorCodec`` and secret at the keyset position of the row before it,
 - ``deep_offset``: ``GET /projects?limit=20&offset=<rows / 2>``.
 
+and ``user``: ``GET /api/v1/user``, the same request path without a list, as the floor.
 The script checks that the deep cursor page and the deep offset page hold the same rows, then
 reports medians and the target ratio ``deep_cursor / first_cursor`` (at most 1.5).
 """
@@ -386,6 +387,7 @@ def measure(options: Options, client: Client, secret: str) -> dict[str, Latencie
         "created_at", "desc", datetime.fromisoformat(anchor["created_at"]), anchor["id"]
     )
     paths = {
+        "user": "/api/v1/user",  # the floor: the same request path without a list
         "first_offset": base,
         "first_cursor": f"{base}&cursor=",
         "deep_cursor": f"{base}&cursor={cursor}",

@@ -21,13 +21,14 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlencode
 
 import orjson
 from fastapi import Request
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from starlette.responses import Response
@@ -284,9 +285,17 @@ def parse_list_params(request: Request, spec: ListSpec, codec: CursorCodec) -> L
     )
 
 
-def _keyset_after(sort_col: Any, id_col: Any, order: str, value: Any, last_id: int) -> Any:
-    """Rows after ``(value, last_id)`` in the list's order. The redundant bound on the sort
-    column alone lets the database walk that column's index instead of filtering every row."""
+_AFTER_VALUE = "rostra_after_value"
+_AFTER_ID = "rostra_after_id"
+
+
+@lru_cache(maxsize=256)
+def _keyset_after(sort_col: Any, id_col: Any, order: str) -> ColumnElement[bool]:
+    """Rows after the cursor's ``(value, id)`` in the list's order, as bound parameters: built
+    once per sort, since building the expression costs more than running it. The redundant
+    bound on the sort column alone lets the database walk that column's index instead of
+    filtering every row."""
+    value, last_id = bindparam(_AFTER_VALUE), bindparam(_AFTER_ID)
     if order == "desc":
         return and_(
             sort_col <= value, or_(sort_col < value, and_(sort_col == value, id_col < last_id))
@@ -335,17 +344,17 @@ async def paginate(
         page_query = query.order_by(sort_col.desc(), spec.id_column.desc())
     else:
         page_query = query.order_by(sort_col.asc(), spec.id_column.asc())
+    bound: dict[str, Any] = {}
     if params.cursor is not None:
-        page_query = page_query.where(
-            _keyset_after(sort_col, spec.id_column, params.order, *params.cursor)
-        )
+        page_query = page_query.where(_keyset_after(sort_col, spec.id_column, params.order))
+        bound = {_AFTER_VALUE: params.cursor[0], _AFTER_ID: params.cursor[1]}
     elif params.offset:
         page_query = page_query.offset(params.offset)
     if total_query is not None:
         page_query = page_query.add_columns(
             total_query.correlate(None).scalar_subquery().label("rostra_total")
         )
-    rows = list((await session.execute(page_query.limit(params.limit + 1))).all())
+    rows = list((await session.execute(page_query.limit(params.limit + 1), bound)).all())
     total = None
     if total_query is not None:
         total = int(rows[0][-1]) if rows else int(await session.scalar(total_query) or 0)
