@@ -17,9 +17,9 @@ connection, in interleaved rounds:
 - ``first_cursor``: ``GET /projects?limit=20&cursor=`` (cursor mode's first page),
 - ``deep_cursor``: the cursor page at depth ``rows / 2``; the cursor is minted with the
   server's own ``CursorCodec`` and secret at the keyset position of the row before it,
-- ``deep_offset``: ``GET /projects?limit=20&offset=<rows / 2>``.
+- ``deep_offset``: ``GET /projects?limit=20&offset=<rows / 2>``,
+- ``user``: ``GET /api/v1/user``, the same request path without a list (the floor).
 
-and ``user``: ``GET /api/v1/user``, the same request path without a list, as the floor.
 The script checks that the deep cursor page and the deep offset page hold the same rows, then
 reports medians and the target ratio ``deep_cursor / first_cursor`` (at most 1.5).
 """
