@@ -30,7 +30,7 @@ from fastapi import Request
 from pydantic import BaseModel, Field
 from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from starlette.responses import Response
 
 from rostra.core.errors import Invalid
@@ -295,7 +295,8 @@ def _keyset_after(sort_col: Any, id_col: Any, order: str) -> ColumnElement[bool]
     once per sort, since building the expression costs more than running it. The redundant
     bound on the sort column alone lets the database walk that column's index instead of
     filtering every row."""
-    value, last_id = bindparam(_AFTER_VALUE), bindparam(_AFTER_ID)
+    value: BindParameter[Any] = bindparam(_AFTER_VALUE)
+    last_id: BindParameter[Any] = bindparam(_AFTER_ID)
     if order == "desc":
         return and_(
             sort_col <= value, or_(sort_col < value, and_(sort_col == value, id_col < last_id))
