@@ -8,9 +8,12 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
+from rostra.core.http import resource_body
 from rostra.projects.models import Project
+from rostra.projects.schemas import SettingsIn
+from rostra.projects.service import to_out
 from tests.access.helpers import error_code, snapshot, stored_events
-from tests.factories import make_account, make_project
+from tests.factories import add_member, make_account, make_project
 
 SEED_000_PROJECT = {
     "name": "My New Project",
@@ -313,6 +316,64 @@ async def test_cursor_pages_cover_every_visible_project_once(
             break
         url = f"/api/v1/projects?limit=3&sort=name&cursor={page['pagination']['next_cursor']}"
     assert seen == [project.id for project in made]
+
+
+async def test_totals_count_what_each_caller_sees(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """``total`` subtracts other owners' private projects from both sides of the caller's id."""
+    before = await make_account(app)
+    me = await make_account(app)
+    after = await make_account(app)
+    admin = await make_account(app, role="admin")
+    mine = [
+        await make_project(app, me.user, name="mine private"),
+        await make_project(app, me.user, name="mine public", visibility="public"),
+    ]
+    await make_project(app, before.user, name="before private")
+    shared = await make_project(app, before.user, name="before shared", status="archived")
+    await add_member(app, shared, me.user)
+    internal = await make_project(app, before.user, name="before internal", visibility="internal")
+    await make_project(app, after.user, name="after private")
+    await make_project(app, after.user, name="after private too", status="archived")
+    public = await make_project(app, after.user, name="after public", visibility="public")
+
+    async def listed(query: str, headers: dict[str, str] | None = None) -> tuple[int, set[int]]:
+        response = await client.get(f"/api/v1/projects?{query}", headers=headers or {})
+        assert response.status_code == 200, response.text
+        page = response.json()
+        return page["pagination"]["total"], {project["id"] for project in page["data"]}
+
+    visible = {p.id for p in mine} | {shared.id, internal.id, public.id}
+    assert await listed("limit=100", me.headers) == (5, visible)
+    total, first_two = await listed("limit=2", me.headers)
+    assert (total, len(first_two)) == (5, 2)
+    assert (await listed("limit=100&status=archived", me.headers)) == (1, {shared.id})
+    assert (await listed("limit=100&cursor=&include_total=true", me.headers))[0] == 5
+    assert (await listed("limit=100&offset=50", me.headers)) == (5, set())
+    assert (await listed("limit=100"))[0] == 2  # anonymous: the public ones
+    assert (await listed("limit=100", admin.headers))[0] == 8
+    assert (await listed("limit=100", after.headers))[0] == 5
+
+
+async def test_list_and_get_write_exactly_the_project_model(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Projects are written straight to JSON (``project_json``); the bytes are ``ProjectOut``'s."""
+    account = await make_account(app)
+    made = await make_project(
+        app,
+        account.user,
+        name='Ünïcødé "quoted" \\ </script> \u2028 😀',
+        description="line one\nline two\ttab",
+        settings=SettingsIn(auto_deploy=True),
+    )
+    async with app.state.db.session_scope() as session:
+        stored = await session.get(Project, made.id)
+        assert stored is not None
+        expected = resource_body(to_out(stored, livemode=True))
+    got_one = await client.get(f"/api/v1/projects/{made.id}", headers=account.headers)
+    assert got_one.content == expected
+    listed = await client.get("/api/v1/projects?limit=1&cursor=", headers=account.headers)
+    assert listed.content.startswith(b'{"data":[' + expected + b"]")
 
 
 async def test_two_editors_with_the_same_etag_never_both_win(

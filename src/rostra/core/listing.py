@@ -21,15 +21,16 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlencode
 
 import orjson
 from fastapi import Request
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from starlette.responses import Response
 
 from rostra.core.errors import Invalid
@@ -284,9 +285,18 @@ def parse_list_params(request: Request, spec: ListSpec, codec: CursorCodec) -> L
     )
 
 
-def _keyset_after(sort_col: Any, id_col: Any, order: str, value: Any, last_id: int) -> Any:
-    """Rows after ``(value, last_id)`` in the list's order. The redundant bound on the sort
-    column alone lets the database walk that column's index instead of filtering every row."""
+_AFTER_VALUE = "rostra_after_value"
+_AFTER_ID = "rostra_after_id"
+
+
+@lru_cache(maxsize=256)
+def _keyset_after(sort_col: Any, id_col: Any, order: str) -> ColumnElement[bool]:
+    """Rows after the cursor's ``(value, id)`` in the list's order, as bound parameters: built
+    once per sort, since building the expression costs more than running it. The redundant
+    bound on the sort column alone lets the database walk that column's index instead of
+    filtering every row."""
+    value: BindParameter[Any] = bindparam(_AFTER_VALUE)
+    last_id: BindParameter[Any] = bindparam(_AFTER_ID)
     if order == "desc":
         return and_(
             sort_col <= value, or_(sort_col < value, and_(sort_col == value, id_col < last_id))
@@ -300,6 +310,15 @@ def _link(request: Request, **changes: Any) -> str:
     return f"<{request.url.replace(query=urlencode(query))}>"
 
 
+CountQuery = Callable[[Sequence[ColumnElement[bool]]], Select[Any]]
+"""Given a list's filter clauses, a select of the one number ``total`` is: a domain that knows a
+cheaper way to count its rows than counting the list's query passes one to ``paginate``."""
+
+
+def _count_of(query: Select[Any]) -> Select[Any]:
+    return select(func.count()).select_from(query.order_by(None).subquery())
+
+
 async def paginate(
     session: AsyncSession,
     request: Request,
@@ -307,40 +326,58 @@ async def paginate(
     spec: ListSpec,
     params: ListParams,
     codec: CursorCodec,
-    render: Callable[[Any], BaseModel],
+    render: Callable[[Any], BaseModel | bytes],
+    *,
+    count: CountQuery | None = None,
 ) -> Response:
-    """Run ``query`` (a select of one entity) narrowed by ``params`` and answer the list."""
+    """Run ``query`` (a select of one entity, or of columns) narrowed by ``params`` and answer
+    the list; ``render`` turns an entity or row into its model or straight into its JSON.
+    ``total`` rides along in the page's query as an uncorrelated scalar subquery
+    (computed once), so a counted page costs one round trip; only a page past the end counts
+    apart."""
     sort_col = spec.sort_columns[params.sort]
     if params.where:
         query = query.where(*params.where)
-    total = None
+    total_query = None
     if params.include_total:
-        count_query = select(func.count()).select_from(query.order_by(None).subquery())
-        total = int(await session.scalar(count_query) or 0)
+        total_query = count(params.where) if count is not None else _count_of(query)
     if params.order == "desc":
         page_query = query.order_by(sort_col.desc(), spec.id_column.desc())
     else:
         page_query = query.order_by(sort_col.asc(), spec.id_column.asc())
+    bound: dict[str, Any] = {}
     if params.cursor is not None:
-        page_query = page_query.where(
-            _keyset_after(sort_col, spec.id_column, params.order, *params.cursor)
-        )
+        page_query = page_query.where(_keyset_after(sort_col, spec.id_column, params.order))
+        bound = {_AFTER_VALUE: params.cursor[0], _AFTER_ID: params.cursor[1]}
     elif params.offset:
         page_query = page_query.offset(params.offset)
-    rows = list((await session.scalars(page_query.limit(params.limit + 1))).all())
+    if total_query is not None:
+        page_query = page_query.add_columns(
+            total_query.correlate(None).scalar_subquery().label("rostra_total")
+        )
+    rows = list((await session.execute(page_query.limit(params.limit + 1), bound)).all())
+    total = None
+    if total_query is not None:
+        total = int(rows[0][-1]) if rows else int(await session.scalar(total_query) or 0)
     has_more = len(rows) > params.limit
     rows = rows[: params.limit]
+    # A select of one entity (or column) gives rows of one, plus the total when counted.
+    one_entity = bool(rows) and len(rows[0]) == 1 + (total_query is not None)
+    items = [row[0] for row in rows] if one_entity else rows
     next_cursor = None
-    if has_more and rows:
-        last = rows[-1]
+    if has_more and items:
+        last = items[-1]
         sort_value = getattr(last, sort_col.key)
         next_cursor = codec.encode(params.sort, params.order, sort_value, last.id)
 
     pagination, links = _pagination_and_links(request, params, total, has_more, next_cursor)
-    rendered = [render(row) for row in rows]
-    items = b",".join(item.__pydantic_serializer__.to_json(item) for item in rendered)
-    body = b'{"data":[' + items + b'],"pagination":' + orjson.dumps(pagination) + b"}"
-    return Response(body, headers={"Link": ", ".join(links)}, media_type="application/json")
+    body = b",".join(_json_of(render(item)) for item in items)
+    content = b'{"data":[' + body + b'],"pagination":' + orjson.dumps(pagination) + b"}"
+    return Response(content, headers={"Link": ", ".join(links)}, media_type="application/json")
+
+
+def _json_of(item: BaseModel | bytes) -> bytes:
+    return item if isinstance(item, bytes) else item.__pydantic_serializer__.to_json(item)
 
 
 def _pagination_and_links(

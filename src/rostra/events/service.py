@@ -1,7 +1,7 @@
 """Writing events beside the change that caused them, and reading them back.
 
-``record`` only adds and flushes: the event commits or rolls back with the change, so the log
-never shows a change that did not happen, nor misses one that did.
+``record`` only adds: the event is flushed with the change and commits or rolls back with it,
+so the log never shows a change that did not happen, nor misses one that did.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ async def record(
         data=data.model_dump(mode="json"),
         created_at=utcnow(),
     )
+    # Flushed with the change, at the latest when the transaction commits.
     session.add(event)
-    await session.flush()
     return event
 
 

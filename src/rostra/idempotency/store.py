@@ -17,9 +17,10 @@ import hmac
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import delete, select, update
+from sqlalchemy import Delete, Row, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from rostra.core.db import Database, utcnow
@@ -30,6 +31,9 @@ KEY_LIFETIME = timedelta(hours=24)
 """A key answers with its stored result this long after its first use; then it is forgotten."""
 ABANDONED_AFTER = timedelta(minutes=5)
 """A claim with no answer this old belongs to a process that died mid-request: it may be taken."""
+SWEEP_EVERY = timedelta(minutes=1)
+"""How often a process deletes the expired records of other keys (lookups ignore them anyway)."""
+_KEYS = IdempotencyKey.__table__
 _NONCE_BYTES = 12
 _CLAIM_ATTEMPTS = 3
 
@@ -58,11 +62,15 @@ class Claim:
 
 
 class IdempotencyStore:
+    """Core statements, each transaction on a connection of its own outside any ORM session: a
+    claim is a few short statements, and a Session's set-up costs more than they do."""
+
     def __init__(self, database: Database, secret: str) -> None:
         self._db = database
         self._secret = hashlib.sha256(b"rostra-idempotency:" + secret.encode()).digest()
         dialect = database.engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._swept_at: datetime | None = None
 
     def key_ref(self, *, account: str, key: str) -> KeyRef:
         def derive(purpose: bytes) -> bytes:
@@ -85,29 +93,30 @@ class IdempotencyStore:
         """
         for _ in range(_CLAIM_ATTEMPTS):
             now = utcnow()
-            async with self._db.session_scope() as session:
-                record = await session.scalar(
-                    select(IdempotencyKey).where(
-                        IdempotencyKey.lookup == ref.lookup,
-                        IdempotencyKey.created_at >= now - KEY_LIFETIME,
-                    )
-                )
-            if record is not None:
-                outcome = await self._decide(record, ref, fingerprint, now)
-            else:
+            async with self._db.engine.begin() as connection:
+                found = await connection.execute(select(_KEYS).where(_KEYS.c.lookup == ref.lookup))
+                record = found.first()
+            outcome: Claim | StoredAnswer | None
+            if record is None:
                 outcome = await self._insert_claim(ref, fingerprint, now)
+            elif record.created_at < now - KEY_LIFETIME:
+                await self._forget_expired(now)  # this key's record, and every other expired one
+                outcome = await self._insert_claim(ref, fingerprint, now)
+            else:
+                outcome = await self._decide(record, ref, fingerprint, now)
             if outcome is not None:
                 return outcome
             # Another request claimed, released or took over the key meanwhile: look again.
         raise IdempotencyKeyInUse()
 
     async def _insert_claim(self, ref: KeyRef, fingerprint: str, now: datetime) -> Claim | None:
-        async with self._db.session_scope() as session:
-            # Expired keys are forgotten lazily, here, which also frees this key if it expired.
-            await session.execute(
-                delete(IdempotencyKey).where(IdempotencyKey.created_at < now - KEY_LIFETIME)
-            )
-            record_id = await session.scalar(
+        async with self._db.engine.begin() as connection:
+            if self._swept_at is None or now - self._swept_at >= SWEEP_EVERY:
+                # Expired keys are forgotten lazily: here, at most once a SWEEP_EVERY per process
+                # (and at once when a new claim meets its key's expired record).
+                self._swept_at = now
+                await connection.execute(_expired(now))
+            record_id = await connection.scalar(
                 self._insert(IdempotencyKey)
                 .values(lookup=ref.lookup, fingerprint=fingerprint, created_at=now)
                 .on_conflict_do_nothing(index_elements=[IdempotencyKey.lookup])
@@ -115,8 +124,13 @@ class IdempotencyStore:
             )
         return None if record_id is None else Claim(record_id, ref)
 
+    async def _forget_expired(self, now: datetime) -> None:
+        async with self._db.engine.begin() as connection:
+            await connection.execute(_expired(now))
+        self._swept_at = now
+
     async def _decide(
-        self, record: IdempotencyKey, ref: KeyRef, fingerprint: str, now: datetime
+        self, record: Row[Any], ref: KeyRef, fingerprint: str, now: datetime
     ) -> Claim | StoredAnswer | None:
         if not hmac.compare_digest(record.fingerprint, fingerprint):
             raise IdempotencyKeyReused()
@@ -129,8 +143,8 @@ class IdempotencyStore:
             )
         if record.created_at >= now - ABANDONED_AFTER:
             raise IdempotencyKeyInUse()
-        async with self._db.session_scope() as session:
-            result = await session.execute(
+        async with self._db.engine.begin() as connection:
+            result = await connection.execute(
                 update(IdempotencyKey)
                 .where(
                     IdempotencyKey.id == record.id,
@@ -138,13 +152,12 @@ class IdempotencyStore:
                     IdempotencyKey.created_at == record.created_at,
                 )
                 .values(created_at=now)
-                .execution_options(synchronize_session=False)
             )
         return Claim(record.id, ref) if getattr(result, "rowcount", 0) == 1 else None
 
     async def store(self, claim: Claim, answer: StoredAnswer) -> None:
-        async with self._db.session_scope() as session:
-            await session.execute(
+        async with self._db.engine.begin() as connection:
+            await connection.execute(
                 update(IdempotencyKey)
                 .where(IdempotencyKey.id == claim.record_id)
                 .values(
@@ -152,20 +165,21 @@ class IdempotencyStore:
                     response_headers=[list(pair) for pair in answer.headers],
                     response_body=_seal(claim.ref, answer.body),
                 )
-                .execution_options(synchronize_session=False)
             )
 
     async def release(self, claim: Claim) -> None:
         """Give the key up unanswered: the request changed nothing, so a retry runs it anew."""
-        async with self._db.session_scope() as session:
-            await session.execute(
-                delete(IdempotencyKey)
-                .where(
+        async with self._db.engine.begin() as connection:
+            await connection.execute(
+                delete(IdempotencyKey).where(
                     IdempotencyKey.id == claim.record_id,
                     IdempotencyKey.response_status.is_(None),
                 )
-                .execution_options(synchronize_session=False)
             )
+
+
+def _expired(now: datetime) -> Delete:
+    return delete(IdempotencyKey).where(IdempotencyKey.created_at < now - KEY_LIFETIME)
 
 
 def _seal(ref: KeyRef, body: bytes) -> bytes:

@@ -33,6 +33,9 @@ Index("ix_projects_name_id", Project.name, Project.id)
 Index("ix_projects_owner_id_created_at_id", Project.owner_id, Project.created_at, Project.id)
 Index("ix_projects_visibility_created_at_id", Project.visibility, Project.created_at, Project.id)
 Index("ix_projects_status_created_at_id", Project.status, Project.created_at, Project.id)
+# The hidden rows a project list's total subtracts: other owners' private projects, in two
+# ranges around the caller's own (projects.service.count_visible).
+Index("ix_projects_visibility_owner_id", Project.visibility, Project.owner_id)
 
 
 class ProjectMember(Base):

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select
 from starlette.responses import Response
 
 from rostra.core.deps import (
@@ -14,7 +13,17 @@ from rostra.core.deps import (
     require_scope,
 )
 from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
-from rostra.core.listing import Filter, ListParams, ListSpec, Page, one_of, paginate, whole_number
+from rostra.core.listing import (
+    CursorCodec,
+    Filter,
+    ListParams,
+    ListSpec,
+    Page,
+    one_of,
+    paginate,
+    parse_list_params,
+    whole_number,
+)
 from rostra.core.routing import domain_router
 from rostra.core.security import Principal
 from rostra.projects import service
@@ -36,25 +45,28 @@ router = domain_router(tags=["projects"])
 Reader = Annotated[Principal | None, Depends(optional_scope("read", "projects"))]
 Writer = Annotated[Principal, Depends(require_scope("write", "projects"))]
 
+PROJECTS = service.PROJECTS
 PROJECT_LIST = ListSpec(
-    id_column=Project.id,
+    id_column=PROJECTS.id,
     sort_columns={
-        "created_at": Project.created_at,
-        "updated_at": Project.updated_at,
-        "name": Project.name,
-        "id": Project.id,
+        "created_at": PROJECTS.created_at,
+        "updated_at": PROJECTS.updated_at,
+        "name": PROJECTS.name,
+        "id": PROJECTS.id,
     },
     filters={
         "status": Filter(
-            apply=lambda status: Project.status == status, parse=one_of(*ProjectStatus)
+            apply=lambda status: PROJECTS.status == status, parse=one_of(*ProjectStatus)
         ),
         "visibility": Filter(
-            apply=lambda seen: Project.visibility == seen, parse=one_of(*Visibility)
+            apply=lambda seen: PROJECTS.visibility == seen, parse=one_of(*Visibility)
         ),
-        "owner_id": Filter(apply=lambda owner_id: Project.owner_id == owner_id, parse=whole_number),
+        "owner_id": Filter(
+            apply=lambda owner_id: PROJECTS.owner_id == owner_id, parse=whole_number
+        ),
     },
-    search_columns=(Project.name, Project.description),
-    created_column=Project.created_at,
+    search_columns=(PROJECTS.name, PROJECTS.description),
+    created_column=PROJECTS.created_at,
 )
 
 MEMBER_LIST = ListSpec(
@@ -74,32 +86,30 @@ def _project_response(
     headers = None
     if status_code == 201:
         headers = {"Location": str(request.url_for("get_project", project_id=project.id))}
-    body = service.to_out(project, livemode=service.livemode_of(principal))
+    body = service.project_json(project, livemode=service.livemode_of(principal))
     return resource_response(request, body, status_code=status_code, headers=headers)
 
 
 def _check_project_etag(request: Request, project: Project, principal: Principal) -> None:
-    body = resource_body(service.to_out(project, livemode=principal.livemode))
-    check_if_match(request, etag_of(body))
+    check_if_match(request, etag_of(service.project_json(project, livemode=principal.livemode)))
 
 
 @router.get("/projects", response_model=Page[ProjectOut], summary="List the projects you may see")
-async def list_projects(
-    request: Request,
-    session: SessionDep,
-    codec: CursorCodecDep,
-    principal: Reader,
-    params: Annotated[ListParams, Depends(list_params(PROJECT_LIST))],
-) -> Response:
+async def list_projects(request: Request, session: SessionDep, principal: Reader) -> Response:
+    # The codec and the query string are read here rather than through dependencies: each
+    # dependency FastAPI resolves costs about as much as the page's own query.
+    codec: CursorCodec = request.app.state.cursor_codec
+    params = parse_list_params(request, PROJECT_LIST, codec)
     livemode = service.livemode_of(principal)
     return await paginate(
         session,
         request,
-        select(Project).where(service.visible_clause(principal)),
+        service.visible_projects(principal),
         PROJECT_LIST,
         params,
         codec,
-        lambda project: service.to_out(project, livemode=livemode),
+        lambda project: service.project_json(project, livemode=livemode),
+        count=service.count_visible(principal),
     )
 
 

@@ -11,15 +11,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, true
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Exists,
+    Select,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from rostra.core.db import Base, take_write_turn, utcnow
 from rostra.core.errors import Conflict, Forbidden, NotFound
+from rostra.core.listing import CountQuery
 from rostra.core.security import Principal
 from rostra.events import catalog
 from rostra.events import service as events
@@ -111,15 +125,131 @@ def rows_in_visible_projects(
     )
 
 
-def visible_clause(principal: Principal | None) -> ColumnElement[bool]:
-    """A WHERE clause over ``Project``: the projects ``principal`` may see."""
+PROJECTS = Project.__table__.c
+"""The table's own columns: a list built of these is a Core statement, which SQLAlchemy runs
+without the ORM's per-statement set-up and returns as plain rows."""
+_MEMBERS = ProjectMember.__table__.c
+PROJECT_COLUMNS = (
+    PROJECTS.id,
+    PROJECTS.name,
+    PROJECTS.description,
+    PROJECTS.visibility,
+    PROJECTS.status,
+    PROJECTS.settings,
+    PROJECTS.owner_id,
+    PROJECTS.created_at,
+    PROJECTS.updated_at,
+)
+"""What ``to_out`` and ``project_json`` read."""
+_SETTINGS_DEFAULTS = ProjectSettings().model_dump()
+RFC3339_UTC = "%Y-%m-%dT%H:%M:%SZ"
+"""How ``core.schemas.Timestamp`` writes a UTC time."""
+_SEEN_BY_ANYONE = PROJECTS.visibility == Visibility.PUBLIC
+_SEEN_SIGNED_IN = PROJECTS.visibility.in_((Visibility.PUBLIC, Visibility.INTERNAL))
+_SHAPES_PER_PROCESS = 1024
+"""Signed-in callers whose list statements are kept built (SQL shapes, no data: never stale)."""
+
+
+def project_json(project: Any, *, livemode: bool) -> bytes:
+    """``to_out(project)`` as JSON, byte for byte, without building the model: a list of 20
+    costs a fifth of what validating and serializing 20 ``ProjectOut`` does. Times are UTC
+    (``UTCDateTime``) written as ``Timestamp`` writes them; a test holds the two equal."""
+    settings = project.settings or {}
+    return orjson.dumps(
+        {
+            "livemode": livemode,
+            "id": project.id,
+            "name": project.name,
+            "description": project.description,
+            "visibility": project.visibility,
+            "status": project.status,
+            "settings": {key: settings.get(key, v) for key, v in _SETTINGS_DEFAULTS.items()},
+            "owner_id": project.owner_id,
+            "created_at": project.created_at.astimezone(UTC).strftime(RFC3339_UTC),
+            "updated_at": project.updated_at.astimezone(UTC).strftime(RFC3339_UTC),
+        }
+    )
+
+
+def visible_projects(principal: Principal | None) -> Select[Any]:
+    """The rows (``PROJECT_COLUMNS``) of the projects ``principal`` may see."""
     if principal is None:
-        return Project.visibility == Visibility.PUBLIC
+        return _ANONYMOUS_LIST
+    if principal.is_admin:
+        return _ADMIN_LIST
+    return _member_list(principal.user_id)
+
+
+def _membership(user_id: int) -> Exists:
+    return exists().where(_MEMBERS.project_id == PROJECTS.id, _MEMBERS.user_id == user_id)
+
+
+def visible_clause(principal: Principal | None) -> ColumnElement[bool]:
+    """A WHERE clause over ``Project``: the projects ``principal`` may see.
+
+    Shaped as a test of one row, so a sorted page walks the sort column's index and stops at
+    ``limit``: the membership is a correlated ``EXISTS`` (one probe of the unique index), after
+    the owner test that settles most rows without it (the owner is always a member too). An
+    ``id IN (the caller's memberships)`` instead makes both databases collect and sort every
+    visible row first: 5 s on PostgreSQL, 0.7 s on SQLite for a million (bench/scale.py).
+    """
+    if principal is None:
+        return _SEEN_BY_ANYONE
     if principal.is_admin:
         return true()
-    return or_(
-        Project.visibility.in_((Visibility.PUBLIC, Visibility.INTERNAL)),
-        Project.id.in_(member_project_ids(principal.user_id)),
+    return _member_clause(principal.user_id)
+
+
+@lru_cache(maxsize=_SHAPES_PER_PROCESS)
+def _member_clause(user_id: int) -> ColumnElement[bool]:
+    # Built once per caller: constructing the expression costs more than running it.
+    return or_(_SEEN_SIGNED_IN, PROJECTS.owner_id == user_id, _membership(user_id))
+
+
+@lru_cache(maxsize=_SHAPES_PER_PROCESS)
+def _member_list(user_id: int) -> Select[Any]:
+    return select(*PROJECT_COLUMNS).where(_member_clause(user_id))
+
+
+_ANONYMOUS_LIST = select(*PROJECT_COLUMNS).where(_SEEN_BY_ANYONE)
+_ADMIN_LIST = select(*PROJECT_COLUMNS)
+
+
+def count_visible(principal: Principal | None) -> CountQuery:
+    """``total`` of a project list: the rows the filters leave, less the hidden ones.
+
+    Counting the visible rows themselves tests every one of them (1.2 ms for 10,000 on SQLite);
+    the rows hidden from a signed-in user are the private ones of other owners that they are
+    no member of, two ranges of ``ix_projects_visibility_owner_id`` that skip the caller's own
+    projects, and a table without a WHERE clause is counted from its smallest index alone.
+    """
+
+    def count(where: Sequence[ColumnElement[bool]]) -> Select[Any]:
+        if principal is None or principal.is_admin:
+            rows = select(func.count()).select_from(Project.__table__)
+            return rows.where(visible_clause(principal), *where)
+        if not where:
+            return _member_total(principal.user_id)
+        return _member_total_query(principal.user_id, tuple(where))
+
+    return count
+
+
+@lru_cache(maxsize=_SHAPES_PER_PROCESS)
+def _member_total(user_id: int) -> Select[Any]:
+    return _member_total_query(user_id, ())
+
+
+def _member_total_query(user_id: int, where: tuple[ColumnElement[bool], ...]) -> Select[Any]:
+    rows = select(func.count()).select_from(Project.__table__).where(*where)
+    # PRIVATE is every visibility but the two _member_clause lets through.
+    hidden = (PROJECTS.visibility == Visibility.PRIVATE, ~_membership(user_id))
+    hidden_below = rows.where(PROJECTS.owner_id < user_id, *hidden)
+    hidden_above = rows.where(PROJECTS.owner_id > user_id, *hidden)
+    return select(
+        rows.correlate(None).scalar_subquery()
+        - hidden_below.correlate(None).scalar_subquery()
+        - hidden_above.correlate(None).scalar_subquery()
     )
 
 
@@ -156,25 +286,57 @@ async def get_project(
 ) -> ProjectAccess:
     """The project if ``principal`` may see it, else 404 (``field`` names a body field that
     referred to it). ``for_change`` locks the row until the transaction ends, so the If-Match
-    check and the write see the same version."""
+    check and the write see the same version. A read takes one query: the project and the
+    caller's role in it together."""
     if for_change:
         await take_write_turn(session, Project)
-    project = await session.get(
-        Project, project_id, with_for_update=for_change, populate_existing=for_change
-    )
-    if project is None:
-        raise not_found(project_id, field)
-    role = await role_of(session, project.id, principal.user_id) if principal else None
-    if not _may_see(project, role, principal):
+        project = await session.get(
+            Project, project_id, with_for_update=True, populate_existing=True
+        )
+        role = None
+        if project is not None and principal is not None:
+            role = await role_of(session, project.id, principal.user_id)
+    else:
+        project, role = await _project_and_role(session, project_id, principal)
+    if project is None or not _may_see(project, role, principal):
         raise not_found(project_id, field)
     return ProjectAccess(project, role, principal is not None and principal.is_admin)
+
+
+_PROJECT_AND_ROLE = select(
+    Project,
+    select(_MEMBERS.role)
+    .where(_MEMBERS.project_id == PROJECTS.id, _MEMBERS.user_id == bindparam("viewer_id"))
+    .scalar_subquery(),
+).where(PROJECTS.id == bindparam("project_id"))
+"""A project and the viewer's role in it, built once: a read is one statement."""
+
+
+async def _project_and_role(
+    session: AsyncSession, project_id: int, principal: Principal | None
+) -> tuple[Project | None, ProjectRole | None]:
+    if principal is None:
+        return await session.get(Project, project_id), None
+    found = (
+        await session.execute(
+            _PROJECT_AND_ROLE, {"project_id": project_id, "viewer_id": principal.user_id}
+        )
+    ).first()
+    if found is None:
+        return None, None
+    project, held = found
+    return project, ProjectRole(held) if held is not None else None
+
+
+def not_found_user(user_id: int, field: str = "owner_id") -> NotFound:
+    message = f"No user with id {user_id}"
+    return NotFound(message, details=[{"field": field, "message": message}])
 
 
 async def existing_user(session: AsyncSession, user_id: int, *, field: str) -> User:
     user = await session.get(User, user_id)
     if user is None:
-        message = f"No user with id {user_id}"
-        raise NotFound(message, details=[{"field": field, "message": message}])
+        raise not_found_user(user_id, field)
     return user
 
 
@@ -240,7 +402,9 @@ async def create_project(
 ) -> Project:
     check_owner_field(actor, data.owner_id, actor.user_id)
     owner_id = data.owner_id if data.owner_id is not None else actor.user_id
-    owner = await existing_user(session, owner_id, field="owner_id")
+    if owner_id != actor.user_id or actor.credential == "operator":
+        # A caller creating for themselves was just authenticated: the foreign key suffices.
+        owner_id = (await existing_user(session, owner_id, field="owner_id")).id
     now = utcnow()
     project = Project(
         name=data.name,
@@ -248,14 +412,24 @@ async def create_project(
         visibility=data.visibility,
         status=data.status,
         settings=_settings(None, data.settings),
-        owner_id=owner.id,
+        owner_id=owner_id,
         created_at=now,
         updated_at=now,
     )
     session.add(project)
-    await session.flush()
-    await _set_role(session, project, owner, ProjectRole.OWNER)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # the caller's account was deleted a moment ago
+        raise not_found_user(owner_id) from exc
+    session.add(
+        ProjectMember(
+            project_id=project.id,
+            user_id=owner_id,
+            role=ProjectRole.OWNER,
+            created_at=now,
+            updated_at=now,
+        )
+    )
     await _record(session, catalog.PROJECT_CREATED, project, actor)
     return project
 
