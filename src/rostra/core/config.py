@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     redis_max_connections: int = Field(default=64, ge=1, le=10_000)
     """Connections per process in the Redis pool; requests beyond wait for a free one."""
 
+    webhooks_allow_private: bool = False
+    """Allow webhook URLs that resolve to loopback or private addresses (development, tests);
+    the cloud metadata address stays refused."""
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Minimum level of the JSON log lines."""
 
