@@ -15,6 +15,7 @@ from rostra.datasets.router import router as datasets_router
 from rostra.datasets.service import hand_over_data_sets
 from rostra.deployments.router import router as deployments_router
 from rostra.events.router import build_router as build_events_router
+from rostra.events.service import add_subscriber
 from rostra.legacy.envelope import LEGACY_SEGMENT
 from rostra.projects.router import router as projects_router
 from rostra.projects.service import hand_over_projects, member_project_ids
@@ -24,6 +25,8 @@ from rostra.ratelimit.router import usage_router
 from rostra.system.router import router as system_router
 from rostra.users.router import router as users_router
 from rostra.users.service import add_deletion_guard
+from rostra.webhooks.router import router as webhooks_router
+from rostra.webhooks.service import fan_out
 
 API_PREFIX = "/api/v1"
 SHORT_PREFIX = "/v1"
@@ -38,10 +41,14 @@ DOMAIN_ROUTERS = (
     deployments_router,
     datasets_router,
     build_events_router(member_project_ids),
+    webhooks_router,
 )
 
 # Domains above users that hold a user's rows decide what becomes of them when the user goes.
 USER_DELETION_GUARDS = (hand_over_projects, hand_over_data_sets)
+
+# Domains above events that add rows for every event, in the event's own transaction.
+EVENT_SUBSCRIBERS = (fan_out,)
 
 
 COUNTED = [Depends(count_request)]
@@ -62,6 +69,8 @@ def _include_api(app: FastAPI, prefix: str, *, documented: bool) -> None:
 def mount_routes(app: FastAPI) -> None:
     for guard in USER_DELETION_GUARDS:
         add_deletion_guard(guard)
+    for subscriber in EVENT_SUBSCRIBERS:
+        add_subscriber(subscriber)
     app.include_router(system_router)
     _include_api(app, API_PREFIX, documented=True)
     _include_api(app, SHORT_PREFIX, documented=False)
