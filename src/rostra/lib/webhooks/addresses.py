@@ -165,6 +165,13 @@ async def check_url(
     credentials, port 0, no host, or a host with any refused address.
     """
     host, port = url_target(url)
+    return await check_host(host, port, allow_private=allow_private, resolve=resolve)
+
+
+async def check_host(
+    host: str, port: int, *, allow_private: bool, resolve: Resolver = system_resolver
+) -> list[str]:
+    """The checked addresses of ``host`` (a name or an IP literal), as ``check_url`` judges them."""
     try:
         literal: IPAddress | None = ipaddress.ip_address(host)
     except ValueError:
