@@ -248,3 +248,18 @@ async def test_deleting_the_owner_deletes_their_endpoints(
         await client.get(f"/api/v1/webhooks/{endpoint.id}", headers=admin.headers)
     ).status_code == 404
     assert await stored_deliveries(app) == []
+
+
+async def test_deleting_a_project_deletes_the_endpoints_scoped_to_it(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    alice = await make_account(app)
+    project = await make_project(app, alice.user)
+    scoped = await make_endpoint(app, alice.user, project_id=project.id)
+    unscoped = await make_endpoint(app, alice.user)
+    deleted = await client.delete(f"/api/v1/projects/{project.id}", headers=alice.headers)
+    assert deleted.status_code == 204
+    listed = await client.get("/api/v1/webhooks", headers=alice.headers)
+    assert [w["id"] for w in listed.json()["data"]] == [unscoped.id]
+    assert await deliveries_by_endpoint(app) == {unscoped.id: ["project.deleted"]}
+    assert scoped.id not in await deliveries_by_endpoint(app)
