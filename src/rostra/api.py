@@ -66,11 +66,17 @@ def _include_api(app: FastAPI, prefix: str, *, documented: bool) -> None:
     app.include_router(usage_router, prefix=prefix, include_in_schema=documented)
 
 
-def mount_routes(app: FastAPI) -> None:
+def install_domain_hooks() -> None:
+    """Register what lower domains call back into: the deletion guards and event subscribers.
+    Anything that changes data without the app (a CLI command) calls this first."""
     for guard in USER_DELETION_GUARDS:
         add_deletion_guard(guard)
     for subscriber in EVENT_SUBSCRIBERS:
         add_subscriber(subscriber)
+
+
+def mount_routes(app: FastAPI) -> None:
+    install_domain_hooks()
     app.include_router(system_router)
     _include_api(app, API_PREFIX, documented=True)
     _include_api(app, SHORT_PREFIX, documented=False)
