@@ -387,3 +387,40 @@ async def test_deliveries_list_detail_and_redeliver(
 async def _event_count(app: FastAPI) -> int:
     async with app.state.db.session_scope() as session:
         return len((await session.scalars(select(Event.id))).all())
+
+
+async def test_a_disabled_webhook_cannot_be_pinged(app: FastAPI, client: httpx.AsyncClient) -> None:
+    account = await make_account(app)
+    created = await client.post(
+        "/api/v1/webhooks",
+        headers=account.headers,
+        json={"url": PUBLIC_URL, "events": ["*"], "active": False},
+    )
+    assert created.json()["active"] is False
+    refused = await client.post(created.headers["Location"] + "/test", headers=account.headers)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "RESOURCE_CONFLICT"
+    assert await stored_deliveries(app) == []
+
+
+@pytest.mark.parametrize("settings_overrides", [{}])
+async def test_webhook_routes_count_against_the_rate_limit(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    account = await make_account(app)
+    first = await client.get("/api/v1/webhooks", headers=account.headers)
+    second = await client.get("/api/v1/webhooks", headers=account.headers)
+    assert first.status_code == second.status_code == 200
+    remaining = [int(r.headers["X-RateLimit-Remaining"]) for r in (first, second)]
+    assert remaining[1] == remaining[0] - 1
+
+
+async def test_the_openapi_document_describes_the_routes(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    paths = document["paths"]
+    assert set(paths["/api/v1/webhooks"]) == {"get", "post"}
+    assert set(paths["/api/v1/webhooks/{webhook_id}"]) == {"get", "patch", "delete"}
+    for suffix in ("/rotate-secret", "/test", "/deliveries/{delivery_id}/redeliver"):
+        assert "post" in paths["/api/v1/webhooks/{webhook_id}" + suffix]
+    created = paths["/api/v1/webhooks"]["post"]["responses"]["201"]
+    assert "WebhookWithSecret" in str(created)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from rostra.core.db import notify_after_commit, take_write_turn, utcnow
-from rostra.core.errors import Invalid, NotFound
+from rostra.core.errors import Conflict, Invalid, NotFound
 from rostra.core.http import resource_body
 from rostra.core.security import Principal
 from rostra.events import catalog
@@ -208,7 +208,13 @@ def _payload(body: EventOut) -> str:
 
 
 async def send_test(session: AsyncSession, *, endpoint: WebhookEndpoint) -> WebhookDelivery:
-    """A ``ping`` for this endpoint only; it is no event of the log (``event_id`` is None)."""
+    """A ``ping`` for this endpoint only; it is no event of the log (``event_id`` is None).
+    A disabled endpoint is refused: the worker sends nothing to it, so the ping would wait."""
+    if not endpoint.active:
+        raise Conflict(
+            "This webhook is disabled; PATCH it with active=true before testing it",
+            details=[{"field": "active", "message": "The webhook is disabled"}],
+        )
     now = utcnow()
     ping = EventOut(
         id=events.EVENT_ID_PREFIX + random_token(24),
