@@ -47,6 +47,9 @@ class Receiver:
     def __init__(self, default: Reply | None = None) -> None:
         self.default = default or Reply()
         self.received: list[Received] = []
+        self.answering = 0
+        """Requests being answered right now; ``most_at_once`` is the most there ever were."""
+        self.most_at_once = 0
         self._script: list[Reply] = []
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -122,8 +125,13 @@ class Receiver:
         }
         self.received.append(Received(scope["path"], headers, bytes(body), arrived))
         reply = self._next_reply()
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
+        self.answering += 1
+        self.most_at_once = max(self.most_at_once, self.answering)
+        try:
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
+        finally:
+            self.answering -= 1
         raw_headers = [(k.encode(), v.encode()) for k, v in reply.headers.items()]
         await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": reply.body})

@@ -39,8 +39,15 @@ class Metrics:
         )
         self.webhook_deliveries = Counter(
             "rostra_webhook_deliveries",
-            "Webhook delivery attempts by outcome (success, failure, ...)",
+            "Webhook delivery attempts by outcome: success, retry (failed, tried again later), "
+            "failed (failed, out of attempts)",
             ["outcome"],
+            registry=self.registry,
+        )
+        self.webhook_delivery_duration = Histogram(
+            "rostra_webhook_delivery_duration_seconds",
+            "Duration of webhook delivery attempts, until the receiver's answer or the error",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
         self.webhook_queue_depth = Gauge(
