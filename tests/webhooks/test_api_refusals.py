@@ -58,6 +58,8 @@ def refused_field(response: httpx.Response) -> str:
         ({"url": PUBLIC_URL, "events": ["*"], "max_attempts": 0}, "max_attempts"),
         ({"url": PUBLIC_URL, "events": ["*"], "max_attempts": 21}, "max_attempts"),
         ({"url": PUBLIC_URL, "events": ["*"], "description": "x" * 501}, "description"),
+        ({"url": PUBLIC_URL, "events": ["*"], "project_id": 2**40}, "project_id"),
+        ({"url": PUBLIC_URL, "events": ["*"], "owner_id": 0}, "owner_id"),
         ({"url": "ftp://example.com/hook", "events": ["*"]}, "url"),
         ({"url": "not a url", "events": ["*"]}, "url"),
         ({"url": "https:///no-host", "events": ["*"]}, "url"),

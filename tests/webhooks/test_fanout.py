@@ -78,6 +78,7 @@ async def test_a_delivery_per_subscriber_in_the_events_transaction(
         assert body["data"] == created.json()
     assert len({d.message_id for d in deliveries}) == 2
     assert deliveries[0].payload.encode() == orjson.dumps(orjson.loads(deliveries[0].payload))
+    assert deliveries[0].payload.startswith(f'{{"id":"{event.public_id}","event":"project.created"')
 
     listed = await client.get(f"/api/v1/webhooks/{everything.id}/deliveries", headers=alice.headers)
     [row] = listed.json()["data"]

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from rostra.core.schemas import READ_ONLY_FIELDS, InputModel, ResourceModel, Timestamp
+from rostra.core.schemas import MAX_ID, READ_ONLY_FIELDS, InputModel, ResourceModel, Timestamp
 from rostra.events.catalog import EVENT_TYPES
 from rostra.lib.webhooks.signing import InvalidSecret, secret_key
 from rostra.projects.schemas import PatchModel
@@ -31,6 +31,7 @@ Description = Annotated[str, StringConstraints(max_length=500)]
 MaxAttempts = Annotated[int, Field(ge=1, le=MAX_ATTEMPTS_LIMIT)]
 EventTypes = Annotated[list[str], Field(min_length=1, max_length=100)]
 Secret = Annotated[str, StringConstraints(max_length=256)]
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 WEBHOOK_READ_ONLY_FIELDS = READ_ONLY_FIELDS | {
     "secret_last4",
@@ -78,10 +79,10 @@ class WebhookCreate(InputModel):
     description: Description = ""
     active: bool = True
     max_attempts: MaxAttempts = 8
-    project_id: int | None = Field(
+    project_id: RowId | None = Field(
         default=None, description="Only this project's events (one you may see)"
     )
-    owner_id: int | None = Field(default=None, description="Administrators only")
+    owner_id: RowId | None = Field(default=None, description="Administrators only")
 
     _check_events = field_validator("events")(_event_types)
     _check_secret = field_validator("secret")(_secret)
@@ -100,8 +101,8 @@ class WebhookUpdate(PatchModel):
     description: Description | None = None
     active: bool | None = None
     max_attempts: MaxAttempts | None = None
-    project_id: int | None = None
-    owner_id: int | None = None
+    project_id: RowId | None = None
+    owner_id: RowId | None = None
 
     _check_events = field_validator("events")(_optional_event_types)
     _check_secret = field_validator("secret")(_secret)
