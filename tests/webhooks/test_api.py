@@ -170,7 +170,9 @@ async def test_patch_with_etags_and_reenabling(app: FastAPI, client: httpx.Async
         "410 Gone from the receiver",
     )
     assert disabled["failing_since"] is not None
+    await app.state.db.notifications.wait(DELIVERIES_DUE, 0)
     enabled = await client.patch(url, headers=account.headers, json={"active": True})
+    assert await app.state.db.notifications.wait(DELIVERIES_DUE, 0.01)  # the backlog goes now
     assert enabled.status_code == 200
     assert (enabled.json()["active"], enabled.json()["disabled_reason"]) == (True, None)
     assert enabled.json()["failing_since"] is None

@@ -173,6 +173,8 @@ async def update_endpoint(
     if changes.get("active") is True:
         endpoint.disabled_reason = None
         endpoint.failing_since = None
+        if not endpoint.active:  # its backlog of due deliveries goes out now
+            notify_after_commit(session, DELIVERIES_DUE)
     for field, value in changes.items():
         setattr(endpoint, field, value)
     endpoint.updated_at = utcnow()
