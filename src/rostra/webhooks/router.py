@@ -146,14 +146,10 @@ async def update_webhook(
     settings: SettingsDep,
     principal: Writer,
 ) -> Response:
+    if data.url is not None:  # before the row lock: resolving the host may be slow
+        await service.check_target(data.url, allow_private=settings.webhooks_allow_private)
     endpoint = await _changeable(request, session, webhook_id, principal)
-    endpoint = await service.update_endpoint(
-        session,
-        endpoint=endpoint,
-        data=data,
-        actor=principal,
-        allow_private=settings.webhooks_allow_private,
-    )
+    endpoint = await service.update_endpoint(session, endpoint=endpoint, data=data, actor=principal)
     return _respond(request, endpoint)
 
 

@@ -154,10 +154,10 @@ async def update_endpoint(
     endpoint: WebhookEndpoint,
     data: WebhookUpdate,
     actor: Principal,
-    allow_private: bool,
 ) -> WebhookEndpoint:
-    """``PATCH``. A new ``secret`` replaces the old one at once (``rotate-secret`` is the way
-    to change it with both signing for a while)."""
+    """``PATCH``. A new ``url`` must have passed ``check_target`` already, before the row was
+    locked (resolving a host can take seconds; SQLite has one write lock for everyone). A new
+    ``secret`` replaces the old one at once (``rotate-secret`` keeps both signing a while)."""
     changes = data.model_dump(exclude_unset=True)
     if "project_id" in changes and changes.pop("project_id") != endpoint.project_id:
         raise Invalid.field("project_id", "A webhook cannot move to another project")
@@ -165,8 +165,6 @@ async def update_endpoint(
     projects.check_owner_field(actor, owner_id, endpoint.owner_id)
     if owner_id is not None and owner_id != endpoint.owner_id:
         endpoint.owner_id = (await projects.existing_user(session, owner_id, field="owner_id")).id
-    if "url" in changes and changes["url"] != endpoint.url:
-        await check_target(changes["url"], allow_private=allow_private)
     if "secret" in changes and changes["secret"] != endpoint.secret:
         endpoint.previous_secret = None
         endpoint.previous_secret_expires_at = None
