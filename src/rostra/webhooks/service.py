@@ -371,6 +371,9 @@ async def fan_out(session: AsyncSession, event: Event) -> None:
             _may_see(event),
         )
         .order_by(WebhookEndpoint.id)
+        # PostgreSQL: an endpoint deleted meanwhile is skipped, and one being deleted waits for
+        # this commit, rather than this change failing on the deliveries' foreign key.
+        .with_for_update(key_share=True, of=WebhookEndpoint)
     )
     endpoints = [e for e in (await session.scalars(query)).all() if _subscribed(e, event.type)]
     if not endpoints:
