@@ -63,6 +63,7 @@ class Receiver:
             log_level="warning",
             access_log=False,
             lifespan="off",
+            timeout_graceful_shutdown=0.5,  # a scripted slow answer must not hold up the test
         )
         self._server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None

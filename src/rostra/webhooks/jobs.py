@@ -124,6 +124,7 @@ class DeliveryWorker:
         self.disable_after = timedelta(days=settings.webhooks_disable_after_days)
         self.lease = timedelta(seconds=lease_seconds(settings.webhooks_timeout_seconds))
         self.schedule = RetrySchedule(delays=tuple(settings.webhooks_retry_delays_seconds))
+        self.shutdown_grace = SHUTDOWN_GRACE_SECONDS
         self.sender = sender or WebhookSender(
             timeout=settings.webhooks_timeout_seconds,
             allow_private=settings.webhooks_allow_private,
@@ -307,7 +308,7 @@ class DeliveryWorker:
         """Give the sends under way a few seconds; cut the rest short and hand their rows back."""
         if not self._sending:
             return
-        _, unfinished = await asyncio.wait(set(self._sending), timeout=SHUTDOWN_GRACE_SECONDS)
+        _, unfinished = await asyncio.wait(set(self._sending), timeout=self.shutdown_grace)
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
