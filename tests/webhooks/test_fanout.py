@@ -264,3 +264,27 @@ async def test_deleting_a_project_deletes_the_endpoints_scoped_to_it(
     assert [w["id"] for w in listed.json()["data"]] == [unscoped.id]
     assert await deliveries_by_endpoint(app) == {unscoped.id: ["project.deleted"]}
     assert scoped.id not in await deliveries_by_endpoint(app)
+
+
+async def test_a_sign_up_reaches_administrators_only(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Seed 003 subscribes to ``user.registered``: a new user's events are their own."""
+    member = await make_account(app)
+    admin = await make_user(app, role="admin")
+    members = await make_endpoint(app, member.user, events=["user.registered"])
+    admins = await make_endpoint(app, admin, events=["user.registered"])
+    signed_up = await client.post(
+        "/api/v1/auth/register",
+        json={
+            "username": "newcomer",
+            "email": "newcomer@example.com",
+            "password": "long enough pw",
+        },
+    )
+    assert signed_up.status_code == 201, signed_up.text
+    found = await deliveries_by_endpoint(app)
+    assert found == {admins.id: ["user.registered"]}
+    assert members.id not in found
+    [delivery] = await stored_deliveries(app)
+    assert orjson.loads(delivery.payload)["data"]["username"] == "newcomer"
