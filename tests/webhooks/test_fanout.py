@@ -288,3 +288,40 @@ async def test_a_sign_up_reaches_administrators_only(
     assert members.id not in found
     [delivery] = await stored_deliveries(app)
     assert orjson.loads(delivery.payload)["data"]["username"] == "newcomer"
+
+
+async def test_batch_savepoints_keep_only_the_deliveries_of_operations_that_stand(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    admin = await make_account(app, role="admin")
+    await make_user(app, email="taken@example.com")
+    endpoint = await make_endpoint(app, admin.user, events=["user.created"])
+    answer = await client.post(
+        "/api/v1/users/batch",
+        headers=admin.headers,
+        json={
+            "operations": [
+                {"op": "create", "data": {"email": "first@example.com"}},
+                {"op": "create", "data": {"email": "taken@example.com"}},
+                {"op": "create", "data": {"email": "third@example.com"}},
+            ]
+        },
+    )
+    assert [item["status"] for item in answer.json()["results"]] == [201, 409, 201]
+    emails = [orjson.loads(d.payload)["data"]["email"] for d in await stored_deliveries(app)]
+    assert emails == ["first@example.com", "third@example.com"]
+    assert {d.endpoint_id for d in await stored_deliveries(app)} == {endpoint.id}
+
+    atomic = await client.post(
+        "/api/v1/users/batch",
+        headers=admin.headers,
+        json={
+            "atomic": True,
+            "operations": [
+                {"op": "create", "data": {"email": "rolled@example.com"}},
+                {"op": "create", "data": {"email": "taken@example.com"}},
+            ],
+        },
+    )
+    assert [item["status"] for item in atomic.json()["results"]] == [424, 409]
+    assert len(await stored_deliveries(app)) == 2
