@@ -117,6 +117,8 @@ class Receiver:
         body = bytearray()
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the sender went away mid-request (killed): nothing was received
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break

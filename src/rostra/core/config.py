@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     """Deliveries one worker process sends at once to one endpoint."""
     webhooks_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     """Time one delivery attempt has in all: connecting, sending, and the answer."""
+    webhooks_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    """How long a claimed delivery is reserved for the worker sending it (a worker killed
+    mid-send leaves it to the next one after this); longer than the timeout."""
     webhooks_disable_after_days: float = Field(default=5.0, gt=0, le=365)
     """An endpoint whose every attempt has failed for this long is disabled."""
     webhooks_retry_delays_seconds: Annotated[list[float], NoDecode] = Field(
@@ -176,6 +179,14 @@ class Settings(BaseSettings):
     def _non_negative_delays(cls, value: list[float]) -> list[float]:
         if any(delay < 0 for delay in value):
             raise ValueError("delays must not be negative")
+        return value
+
+    @field_validator("webhooks_lease_seconds")
+    @classmethod
+    def _lease_outlives_a_send(cls, value: float, info: ValidationInfo) -> float:
+        timeout = info.data.get("webhooks_timeout_seconds")
+        if timeout is not None and value <= timeout:
+            raise ValueError("must be longer than ROSTRA_WEBHOOKS_TIMEOUT_SECONDS")
         return value
 
     @field_validator("trusted_proxies", mode="before")

@@ -46,7 +46,6 @@ from rostra.webhooks.models import (
 log = structlog.get_logger(__name__)
 
 USER_AGENT = f"Rostra-Webhooks/{rostra.__version__}"
-MIN_LEASE_SECONDS = 60.0
 CLAIM_BATCH = 200
 RECORD_COALESCE_SECONDS = 0.005
 """Outcomes finishing this close together are written in one transaction."""
@@ -87,11 +86,6 @@ class Result:
     started_at: datetime
 
 
-def lease_seconds(timeout_seconds: float) -> float:
-    """Longer than any send can take, so a live worker's lease never runs out mid-send."""
-    return max(MIN_LEASE_SECONDS, 3 * timeout_seconds)
-
-
 async def queue_depth(db: Database, *, now: datetime | None = None) -> int:
     """Deliveries due now that no worker has sent yet (those of disabled endpoints too)."""
     query = (
@@ -122,7 +116,7 @@ class DeliveryWorker:
         self.concurrency = settings.webhooks_concurrency
         self.endpoint_concurrency = settings.webhooks_endpoint_concurrency
         self.disable_after = timedelta(days=settings.webhooks_disable_after_days)
-        self.lease = timedelta(seconds=lease_seconds(settings.webhooks_timeout_seconds))
+        self.lease = timedelta(seconds=settings.webhooks_lease_seconds)
         self.schedule = RetrySchedule(delays=tuple(settings.webhooks_retry_delays_seconds))
         self.shutdown_grace = SHUTDOWN_GRACE_SECONDS
         self.sender = sender or WebhookSender(
