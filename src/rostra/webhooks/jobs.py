@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -126,6 +126,9 @@ class DeliveryWorker:
             max_connections=settings.webhooks_concurrency,
         )
         self._is_postgres = not settings.is_sqlite
+        # SQLite has one writer: this process's claims and records take turns here rather
+        # than in SQLite's busy handler, which sleeps up to 100 ms between tries.
+        self._sqlite_writes = asyncio.Lock() if settings.is_sqlite else None
         self._sending: set[asyncio.Task[None]] = set()
         self._in_flight: dict[int, int] = {}
         """Sends under way per endpoint id."""
@@ -177,6 +180,14 @@ class DeliveryWorker:
             if await self.db.notifications.wait(DELIVERIES_DUE, timeout=3600):
                 self._wake.set()
 
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        if self._sqlite_writes is None:
+            yield
+            return
+        async with self._sqlite_writes:
+            yield
+
     def _free_slots(self) -> int:
         return self.concurrency - len(self._sending)
 
@@ -208,7 +219,7 @@ class DeliveryWorker:
             for endpoint_id, sending in self._in_flight.items()
             if sending >= self.endpoint_concurrency
         ]
-        async with self.db.session_scope() as session:
+        async with self._writing(), self.db.session_scope() as session:
             rows = await self._due_rows(session, now, limit, saturated)
             taken: list[Any] = []
             room = {e: self.endpoint_concurrency - n for e, n in self._in_flight.items()}
@@ -316,7 +327,7 @@ class DeliveryWorker:
         """Make claims due again at once (while this worker still holds their lease), so the
         next worker need not wait for the lease to run out."""
         now = self.clock()
-        async with self.db.session_scope() as session:
+        async with self._writing(), self.db.session_scope() as session:
             await session.execute(
                 _HAND_BACK,
                 [{"b_id": c.delivery_id, "b_lease": c.lease_end, "b_now": now} for c in claims],
@@ -352,7 +363,7 @@ class DeliveryWorker:
         now = self.clock()
         updates = [self._delivery_update(result, now) for result in results]
         outcomes = [values.pop("outcome") for values in updates]
-        async with self.db.session_scope() as session:
+        async with self._writing(), self.db.session_scope() as session:
             await take_write_turn(session, WebhookDelivery)
             await session.execute(_RECORD_OUTCOME, updates)
             await session.execute(
