@@ -47,6 +47,9 @@ log = structlog.get_logger(__name__)
 
 USER_AGENT = f"Rostra-Webhooks/{rostra.__version__}"
 CLAIM_BATCH = 200
+CLAIM_AHEAD = 2
+"""A worker holds up to this many times its concurrency in claimed rows, so the next batch is
+claimed while the last one is being sent (a claim is a database round trip or two)."""
 RECORD_COALESCE_SECONDS = 0.005
 """Outcomes finishing this close together are written in one transaction."""
 SHUTDOWN_GRACE_SECONDS = 5.0
@@ -77,6 +80,8 @@ class Claim:
     secrets: tuple[str, ...]
     """The secrets that sign it: the current one, then a rotated-out one still in its 24 h."""
     max_attempts: int
+    endpoint_failing: bool
+    """The endpoint was in a failure streak when this was claimed (a success must end it)."""
 
 
 @dataclass(frozen=True)
@@ -129,15 +134,20 @@ class DeliveryWorker:
         # SQLite has one writer: this process's claims and records take turns here rather
         # than in SQLite's busy handler, which sleeps up to 100 ms between tries.
         self._sqlite_writes = asyncio.Lock() if settings.is_sqlite else None
+        self._slots = asyncio.Semaphore(self.concurrency)
         self._sending: set[asyncio.Task[None]] = set()
+        """One task per claimed row: waiting for a slot, or sending."""
         self._in_flight: dict[int, int] = {}
-        """Sends under way per endpoint id."""
+        """Claimed rows per endpoint id (at most the endpoint concurrency)."""
         self._capped: set[int] = set()
         """Endpoints that had more due rows than free slots at the last claim."""
         self._more_due = False
         self._results: list[Result] = []
-        self._abandoned: list[Claim] = []
-        """Claims whose send was cut short at shutdown, to hand back."""
+        self._abandoned: list[tuple[Claim, bool]] = []
+        """Claims cut short at shutdown, to hand back, each with whether it was sent."""
+        self._handing_back: set[asyncio.Task[None]] = set()
+        self._failing: set[int] = set()
+        """Endpoints whose failure streak this worker recorded and has not seen end."""
         self._results_ready = asyncio.Event()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -156,7 +166,7 @@ class DeliveryWorker:
                 except Exception as exc:  # the database is away: try again after a poll
                     log.warning("webhook_claim_failed", error=repr(exc))
                     full = False
-                if full and self._free_slots() >= self._refill_at():
+                if full and self._room() >= self._refill_at():
                     continue
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.poll_seconds):
@@ -188,19 +198,20 @@ class DeliveryWorker:
         async with self._sqlite_writes:
             yield
 
-    def _free_slots(self) -> int:
-        return self.concurrency - len(self._sending)
+    def _room(self) -> int:
+        """How many more rows this worker may claim now."""
+        return CLAIM_AHEAD * self.concurrency - len(self._sending)
 
     def _refill_at(self) -> int:
-        """Claim again once this many slots are free: batches, not one row per round trip."""
+        """Claim again once there is room for this many: batches, not a row per round trip."""
         return max(1, min(CLAIM_BATCH, self.concurrency) // 4)
 
     # -- claiming and sending ---------------------------------------------------------------
 
     async def claim_and_send(self) -> bool:
-        """Claim what fits in the free slots and start sending it; True when the claim was
-        full (more may be due)."""
-        limit = min(CLAIM_BATCH, self._free_slots())
+        """Claim what there is room for and start sending it; True when the claim was full
+        (more may be due)."""
+        limit = min(CLAIM_BATCH, self._room())
         if limit <= 0:
             return False
         claims = await self.claim(limit)
@@ -258,6 +269,7 @@ class DeliveryWorker:
                 e.c.previous_secret,
                 e.c.previous_secret_expires_at,
                 e.c.max_attempts,
+                e.c.failing_since,
             )
             .join_from(d, e, e.c.id == d.c.endpoint_id)
             .where(d.c.status == PENDING, d.c.next_attempt_at <= now, e.c.active.is_(True))
@@ -273,11 +285,22 @@ class DeliveryWorker:
         return list((await session.execute(query)).all())
 
     async def _deliver(self, claim: Claim) -> None:
-        started_at = self.clock()
+        sent = False
         try:
-            outcome = await self._send(claim)
+            async with self._slots:
+                started_at = self.clock()
+                if self._stopping.is_set():
+                    self._abandoned.append((claim, False))
+                    return
+                if started_at > claim.lease_end - self.lease / 2:
+                    # Waited half its lease for a slot (receivers far slower than the rest):
+                    # hand it back untried rather than risk another worker sending it too.
+                    self._hand_back_later([(claim, False)])
+                    return
+                sent = True
+                outcome = await self._send(claim)
         except asyncio.CancelledError:
-            self._abandoned.append(claim)
+            self._abandoned.append((claim, sent))
             raise
         finally:
             self._release_slot(claim.endpoint_id)
@@ -306,32 +329,41 @@ class DeliveryWorker:
             del self._in_flight[endpoint_id]
         if not self._more_due:
             return
-        if endpoint_id in self._capped or self._free_slots() + 1 >= self._refill_at():
+        # This task still counts in ``_sending`` until it returns.
+        if endpoint_id in self._capped or self._room() + 1 >= self._refill_at():
             self._wake.set()
 
     async def _finish_sends(self) -> None:
-        """Give the sends under way a few seconds; cut the rest short and hand their rows back."""
-        if not self._sending:
-            return
-        _, unfinished = await asyncio.wait(set(self._sending), timeout=self.shutdown_grace)
-        for task in unfinished:
-            task.cancel()
-        await asyncio.gather(*unfinished, return_exceptions=True)
+        """Give the sends under way a few seconds; cut the rest short and hand their rows back
+        (with the claimed rows that never got to be sent)."""
+        if self._sending:
+            _, unfinished = await asyncio.wait(set(self._sending), timeout=self.shutdown_grace)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
         if self._abandoned:
-            try:
-                await self.hand_back(self._abandoned)
-            except Exception as exc:  # their leases run out instead
-                log.warning("webhook_hand_back_failed", error=repr(exc))
+            await self.hand_back(self._abandoned)
+        if self._handing_back:
+            await asyncio.gather(*self._handing_back, return_exceptions=True)
 
-    async def hand_back(self, claims: list[Claim]) -> None:
+    def _hand_back_later(self, claims: list[tuple[Claim, bool]]) -> None:
+        task = asyncio.create_task(self.hand_back(claims))
+        self._handing_back.add(task)
+        task.add_done_callback(self._handing_back.discard)
+
+    async def hand_back(self, claims: list[tuple[Claim, bool]]) -> None:
         """Make claims due again at once (while this worker still holds their lease), so the
-        next worker need not wait for the lease to run out."""
+        next worker need not wait for the lease to run out. An attempt never sent is uncounted."""
         now = self.clock()
-        async with self._writing(), self.db.session_scope() as session:
-            await session.execute(
-                _HAND_BACK,
-                [{"b_id": c.delivery_id, "b_lease": c.lease_end, "b_now": now} for c in claims],
-            )
+        rows = [
+            {"b_id": c.delivery_id, "b_lease": c.lease_end, "b_now": now, "b_unsent": int(not sent)}
+            for c, sent in claims
+        ]
+        try:
+            async with self._writing(), self.db.session_scope() as session:
+                await session.execute(_HAND_BACK, rows)
+        except Exception as exc:  # their leases run out instead
+            log.warning("webhook_hand_back_failed", error=repr(exc), deliveries=len(rows))
 
     # -- recording --------------------------------------------------------------------------
 
@@ -364,7 +396,6 @@ class DeliveryWorker:
         updates = [self._delivery_update(result, now) for result in results]
         outcomes = [values.pop("outcome") for values in updates]
         async with self._writing(), self.db.session_scope() as session:
-            await take_write_turn(session, WebhookDelivery)
             await session.execute(_RECORD_OUTCOME, updates)
             await session.execute(
                 insert(_attempts),
@@ -418,7 +449,14 @@ class DeliveryWorker:
             else:
                 first_failure.setdefault(endpoint_id, result.started_at)
         e = _endpoints
-        healthy = sorted(i for i, r in last_by_endpoint.items() if r.outcome.succeeded)
+        # Only an endpoint seen failing (when claimed, or by this worker since) can have a
+        # streak to end: most batches then cost no statement for it.
+        maybe_failing = self._failing | {
+            r.claim.endpoint_id for r in results if r.claim.endpoint_failing
+        }
+        healthy = sorted(
+            i for i, r in last_by_endpoint.items() if r.outcome.succeeded and i in maybe_failing
+        )
         failing = sorted(i for i, r in last_by_endpoint.items() if not r.outcome.succeeded)
         gone = sorted({r.claim.endpoint_id for r in results if r.outcome.gone})
         if healthy:
@@ -432,6 +470,8 @@ class DeliveryWorker:
                 _START_FAILURE_STREAK,
                 [{"b_id": i, "b_since": first_failure.get(i, now)} for i in failing],
             )
+        self._failing.difference_update(healthy)
+        self._failing.update(failing)
         if gone:
             await session.execute(
                 update(e)
@@ -489,7 +529,10 @@ _HAND_BACK = (
         _deliveries.c.status == PENDING,
         _deliveries.c.next_attempt_at == bindparam("b_lease"),
     )
-    .values(next_attempt_at=bindparam("b_now"))
+    .values(
+        next_attempt_at=bindparam("b_now"),
+        attempts=_deliveries.c.attempts - bindparam("b_unsent"),
+    )
 )
 
 _START_FAILURE_STREAK = (
@@ -514,6 +557,7 @@ def _claim_of(row: Any, lease_end: datetime, now: datetime) -> Claim:
         url=row.url,
         secrets=tuple(secrets),
         max_attempts=row.max_attempts,
+        endpoint_failing=row.failing_since is not None,
     )
 
 
