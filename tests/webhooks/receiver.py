@@ -13,6 +13,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -44,8 +45,12 @@ class Reply:
 
 
 class Receiver:
-    def __init__(self, default: Reply | None = None) -> None:
+    def __init__(
+        self, default: Reply | None = None, *, tls: tuple[Path, Path] | None = None
+    ) -> None:
+        """``tls``: a certificate and key file to serve HTTPS with."""
         self.default = default or Reply()
+        self.scheme = "https" if tls else "http"
         self.received: list[Received] = []
         self.answering = 0
         """Requests being answered right now; ``most_at_once`` is the most there ever were."""
@@ -64,12 +69,14 @@ class Receiver:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=0.5,  # a scripted slow answer must not hold up the test
+            ssl_certfile=str(tls[0]) if tls else None,
+            ssl_keyfile=str(tls[1]) if tls else None,
         )
         self._server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None
 
     def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def script(self, *replies: Reply) -> None:
         """Answer the next requests with these, in order; then with the default."""
