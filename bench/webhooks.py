@@ -68,6 +68,7 @@ THROUGHPUT_TARGET = 1_000.0
 """Deliveries per second, sustained, from one worker process."""
 P50_TARGET_MS = 100.0
 DRAIN_TIMEOUT_SECONDS = 180.0
+CLIENT_TIMEOUT_SECONDS = 30.0
 NOT_YET = datetime(2100, 1, 1, tzinfo=UTC)
 PRELOAD_CHUNK = 2_000
 
@@ -132,8 +133,18 @@ def prepare(env: dict[str, str], cwd: Path) -> str:
     """Migrate, make the bench user, and return a live API key of theirs."""
     cli(env, cwd, "migrate")
     password = secrets.token_urlsafe(16)
-    cli(env, cwd, "users", "create", "--username", BENCH_USERNAME, "--email", BENCH_EMAIL,
-        "--password", password)  # fmt: skip
+    cli(
+        env,
+        cwd,
+        "users",
+        "create",
+        "--username",
+        BENCH_USERNAME,
+        "--email",
+        BENCH_EMAIL,
+        "--password",
+        password,
+    )
     return cli(env, cwd, "keys", "create", "--user", BENCH_USERNAME, "--name", "bench")
 
 
@@ -151,8 +162,13 @@ def sample_payload(n: int) -> str:
         "created_at": stamp,
         "updated_at": stamp,
     }
-    body = {"id": f"evt_{random_token(24)}", "event": "project.created", "timestamp": stamp,
-            "data": data, "livemode": True}  # fmt: skip
+    body = {
+        "id": f"evt_{random_token(24)}",
+        "event": "project.created",
+        "timestamp": stamp,
+        "data": data,
+        "livemode": True,
+    }
     return orjson.dumps(body).decode()
 
 
@@ -226,8 +242,13 @@ async def succeeded(database_url: str) -> int:
 
 @contextmanager
 def receiver(port: int, cpu: int, cwd: Path, *, names: bool) -> Iterator[str]:
-    command = [str(VENV_BIN / "python"), str(BENCH_DIR / "webhook_receiver.py"), "--port",
-               str(port), *(["--names"] if names else [])]  # fmt: skip
+    command = [
+        str(VENV_BIN / "python"),
+        str(BENCH_DIR / "webhook_receiver.py"),
+        "--port",
+        str(port),
+        *(["--names"] if names else []),
+    ]
     base = f"http://127.0.0.1:{port}"
     with serving(command, env=clean_environment(), cwd=cwd, ready_url=f"{base}/stats", cpu=cpu):
         yield base
@@ -249,14 +270,20 @@ def throughput(backend: str, options: Options, workdir: Path) -> dict[str, Any]:
         with receiver(port, options.receiver_cpu, workdir, names=False) as base:
             started = time.monotonic()
             asyncio.run(preload(database_url, port, options))
-            print(f"  {backend}: {options.deliveries} deliveries pre-loaded in "
-                  f"{time.monotonic() - started:.1f} s", file=sys.stderr)  # fmt: skip
+            print(
+                f"  {backend}: {options.deliveries} deliveries pre-loaded in "
+                f"{time.monotonic() - started:.1f} s",
+                file=sys.stderr,
+            )
             log = workdir / f"worker-{backend}.log"
             with log.open("wb") as out:
                 worker = subprocess.Popen(
                     pinned(options.worker_cpu, [str(VENV_BIN / "rostra"), "worker"]),
-                    cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-                )  # fmt: skip
+                    cwd=workdir,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
             try:
                 _wait_for_line(worker, log, "worker_started")
                 t0 = asyncio.run(make_due(database_url))
@@ -318,8 +345,10 @@ def latency(backend: str, options: Options, workdir: Path) -> dict[str, Any]:
             receiver(rport, options.receiver_cpu, workdir, names=True) as base,
             serving(
                 command, env=env, cwd=workdir, ready_url=f"{server}/health", cpu=options.worker_cpu
-            ),  # fmt: skip
-            httpx.Client(base_url=server, headers=headers, timeout=10) as client,
+            ),
+            httpx.Client(
+                base_url=server, headers=headers, timeout=CLIENT_TIMEOUT_SECONDS
+            ) as client,
         ):
             hook = {"url": f"{base}/hook", "events": ["project.created"]}
             registered = client.post("/api/v1/webhooks", json=hook)
@@ -327,7 +356,11 @@ def latency(backend: str, options: Options, workdir: Path) -> dict[str, Any]:
                 sys.exit(f"bench: registering the webhook failed: {registered.text}")
             sent = _steady_creates(client, options)
             arrivals = _wait_for_arrivals(base, len(sent))
-    latencies = sorted((arrivals[name] - at) * 1000 for name, at in sent.items())
+    latencies = sorted((arrivals[name] - sent_at) * 1000 for name, (sent_at, _) in sent.items())
+    after_answer = sorted(
+        (arrivals[name] - answered) * 1000 for name, (_, answered) in sent.items()
+    )
+    requests = sorted((answered - sent_at) * 1000 for sent_at, answered in sent.values())
     p50 = statistics.median(latencies)
     return {
         "events": len(sent),
@@ -336,14 +369,19 @@ def latency(backend: str, options: Options, workdir: Path) -> dict[str, Any]:
         "p90_ms": round(_percentile(latencies, 0.90), 2),
         "p99_ms": round(_percentile(latencies, 0.99), 2),
         "max_ms": round(latencies[-1], 2),
+        "after_the_answer_p50_ms": round(statistics.median(after_answer), 2),
+        "after_the_answer_p99_ms": round(_percentile(after_answer, 0.99), 2),
+        "post_p50_ms": round(statistics.median(requests), 2),
+        "post_p99_ms": round(_percentile(requests, 0.99), 2),
         "target_p50_ms": P50_TARGET_MS,
         "met": p50 < P50_TARGET_MS,
     }
 
 
-def _steady_creates(client: httpx.Client, options: Options) -> dict[str, float]:
-    """POST /projects at a steady rate; each name's send time (before the request went out)."""
-    sent: dict[str, float] = {}
+def _steady_creates(client: httpx.Client, options: Options) -> dict[str, tuple[float, float]]:
+    """POST /projects at a steady rate; each name's send time (before the request went out)
+    and the time its answer came back (after the commit)."""
+    sent: dict[str, tuple[float, float]] = {}
     interval = 1 / options.latency_rate
     start = time.monotonic()
     for n in range(options.latency_events):
@@ -352,10 +390,13 @@ def _steady_creates(client: httpx.Client, options: Options) -> dict[str, float]:
             time.sleep(pause)
         name = f"latency {n}"
         at = time.time()
-        answer = client.post("/api/v1/projects", json={"name": name})
+        try:
+            answer = client.post("/api/v1/projects", json={"name": name})
+        except httpx.TimeoutException:
+            sys.exit(f"bench: creating project {n} took over {CLIENT_TIMEOUT_SECONDS:.0f} s")
         if answer.status_code != 201:
             sys.exit(f"bench: creating a project failed: {answer.status_code} {answer.text}")
-        sent[name] = at
+        sent[name] = (at, time.time())
     return sent
 
 
@@ -422,8 +463,10 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"{'backend':<10}{'deliveries/s':>14}{'recorded/s':>12}{'p50 ms':>9}{'p99 ms':>9}")
     for backend in result["throughput"]:
         t, lat = result["throughput"][backend], result["latency"][backend]
-        print(f"{backend:<10}{t['deliveries_per_second']:>14}{t['recorded_per_second']:>12}"
-              f"{lat['p50_ms']:>9}{lat['p99_ms']:>9}")  # fmt: skip
+        print(
+            f"{backend:<10}{t['deliveries_per_second']:>14}{t['recorded_per_second']:>12}"
+            f"{lat['p50_ms']:>9}{lat['p99_ms']:>9}"
+        )
     print(f"targets: {THROUGHPUT_TARGET:.0f} deliveries/s, p50 < {P50_TARGET_MS:.0f} ms")
 
 
