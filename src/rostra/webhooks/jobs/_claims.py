@@ -65,9 +65,12 @@ async def due_rows(
     if skip_endpoints:
         query = query.where(d.c.endpoint_id.not_in(skip_endpoints))
     if postgres:
-        query = query.with_for_update(skip_locked=True, of=d)
-    else:
-        await take_write_turn(session, WebhookDelivery)
+        return list((await session.execute(query.with_for_update(skip_locked=True, of=d))).all())
+    # SQLite: look before taking the one write lock, so an idle worker's polls never hold up
+    # the server's writes; then read again under the lock, as another process may have claimed.
+    if not (await session.execute(query.limit(1))).first():
+        return []
+    await take_write_turn(session, WebhookDelivery)
     return list((await session.execute(query)).all())
 
 
