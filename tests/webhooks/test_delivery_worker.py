@@ -222,3 +222,16 @@ async def _recorded(app: FastAPI, count: int) -> bool:
 
 async def _all(app: FastAPI, status: str) -> bool:
     return all(d.status == status for d in await stored_deliveries(app))
+
+
+async def test_status_answers_while_the_queue_cannot_be_counted(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    async def database_away() -> int:
+        raise ConnectionRefusedError("the database is away")
+
+    app.state.metrics.webhook_queue_depth_probe = database_away
+    status = await client.get("/status")
+    assert status.status_code == 200
+    assert status.json()["webhook_queue_depth"] is None
+    assert (await client.get("/metrics")).status_code == 200

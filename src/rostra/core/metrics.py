@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+log = structlog.get_logger(__name__)
 
 QueueDepthProbe = Callable[[], Awaitable[int]]
 
@@ -59,10 +62,15 @@ class Metrics:
         """Set by the webhooks domain; None until it is, and /status then reports null."""
 
     async def read_webhook_queue_depth(self) -> int | None:
-        """Ask the probe (when there is one) and keep the answer in the gauge."""
+        """Ask the probe (when there is one) and keep the answer in the gauge; None when the
+        database cannot say (/status and /metrics still answer while it is away)."""
         if self.webhook_queue_depth_probe is None:
             return None
-        depth = await self.webhook_queue_depth_probe()
+        try:
+            depth = await self.webhook_queue_depth_probe()
+        except Exception as exc:
+            log.warning("webhook_queue_depth_unavailable", error=repr(exc))
+            return None
         self.webhook_queue_depth.set(depth)
         return depth
 
