@@ -30,6 +30,8 @@ class Received:
     body: bytes
     at: float
     """Wall-clock arrival time (``time.time()``)."""
+    peer_port: int
+    """The sender's port: requests over one kept-alive connection share it."""
 
     @property
     def webhook_id(self) -> str:
@@ -133,7 +135,8 @@ class Receiver:
         headers = {
             key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]
         }
-        self.received.append(Received(scope["path"], headers, bytes(body), arrived))
+        peer_port = scope["client"][1] if scope.get("client") else 0
+        self.received.append(Received(scope["path"], headers, bytes(body), arrived, peer_port))
         reply = self._next_reply()
         self.answering += 1
         self.most_at_once = max(self.most_at_once, self.answering)
