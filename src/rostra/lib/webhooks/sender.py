@@ -41,7 +41,9 @@ MAX_RESPONSE_BYTES = 64 * 1024
 """A receiver's answer is read up to this much (to keep the connection), then dropped."""
 ERROR_EXCERPT_CHARS = 200
 """How much of a failing answer's body is kept in the attempt's error, for the user."""
-KEEPALIVE_SECONDS = 30.0
+KEEPALIVE_SECONDS = 4.0
+"""An idle connection is closed after this: below the 5 s after which common servers (uvicorn,
+Node) close theirs, so a delivery is never written into a connection the receiver just shut."""
 
 
 @dataclass(frozen=True)
