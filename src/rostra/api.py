@@ -22,6 +22,7 @@ from rostra.datasets.router import router as datasets_router
 from rostra.datasets.service import hand_over_data_sets
 from rostra.deployments.router import router as deployments_router
 from rostra.events.router import build_router as build_events_router
+from rostra.events.service import add_subscriber
 from rostra.legacy.envelope import LEGACY_SEGMENT
 from rostra.projects.router import router as projects_router
 from rostra.projects.service import hand_over_projects, member_project_ids
@@ -30,6 +31,8 @@ from rostra.ratelimit.router import usage_router
 from rostra.system.router import router as system_router
 from rostra.users.router import router as users_router
 from rostra.users.service import add_deletion_guard
+from rostra.webhooks.router import router as webhooks_router
+from rostra.webhooks.service import fan_out
 
 API_PREFIX = "/api/v1"
 SHORT_PREFIX = "/v1"
@@ -44,10 +47,14 @@ DOMAIN_ROUTERS = (
     deployments_router,
     datasets_router,
     build_events_router(member_project_ids),
+    webhooks_router,
 )
 
 # Domains above users that hold a user's rows decide what becomes of them when the user goes.
 USER_DELETION_GUARDS = (hand_over_projects, hand_over_data_sets)
+
+# Domains above events that add rows for every event, in the event's own transaction.
+EVENT_SUBSCRIBERS = (fan_out,)
 
 
 def _check_admitted() -> None:
@@ -89,6 +96,15 @@ class _AliasMount(Mount):
         raise NoMatchFound(name, path_params)
 
 
+def install_domain_hooks() -> None:
+    """Register what lower domains call back into: the deletion guards and event subscribers.
+    Anything that changes data without the app (a CLI command) calls this first."""
+    for guard in USER_DELETION_GUARDS:
+        add_deletion_guard(guard)
+    for subscriber in EVENT_SUBSCRIBERS:
+        add_subscriber(subscriber)
+
+
 def mount_routes(app: FastAPI) -> None:
     """The one API router under each of its prefixes, then the service endpoints at the root.
 
@@ -97,8 +113,7 @@ def mount_routes(app: FastAPI) -> None:
     used. The legacy prefixes come first: ``/api/v1`` would otherwise take them.
     """
     _check_admitted()
-    for guard in USER_DELETION_GUARDS:
-        add_deletion_guard(guard)
+    install_domain_hooks()
     # The deprecated mirror of the resource routes: rostra.legacy wraps what these answer.
     legacy = _flat_router(DOMAIN_ROUTERS)
     api = _flat_router((*DOMAIN_ROUTERS, system_router, usage_router))

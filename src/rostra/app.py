@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ from rostra.lib.passwords import BoundedPasswordHasher, PasswordHasherBusy
 from rostra.ratelimit.deps import count_request
 from rostra.ratelimit.limiter import RateLimiter
 from rostra.system.health import HealthChecker
+from rostra.webhooks.jobs import queue_depth
+from rostra.worker import BackgroundJobs
 
 REDIS_POOL_WAIT_SECONDS = 2.0
 DOCS_STATIC = Path(fastapi_offline.__file__).parent / "static"
@@ -52,9 +55,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     db = Database(settings)
     redis = _redis_client(settings.redis_url, settings) if settings.redis_url else None
 
+    metrics = Metrics()
+    metrics.webhook_queue_depth_probe = partial(queue_depth, db)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The embedded worker lives with the server process (``rostra serve``); an app driven
+        # without its lifespan (the tests' ASGI client) sends no webhooks unless a test asks.
+        jobs = BackgroundJobs(db, settings, metrics) if settings.webhooks_worker_enabled else None
+        if jobs is not None:
+            jobs.start()
         yield
+        if jobs is not None:
+            await jobs.close()
         await db.dispose()
         if redis is not None:
             await redis.aclose()
@@ -72,7 +85,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
         lifespan=lifespan,
     )
-    metrics = Metrics()
     app.state.settings = settings
     app.state.db = db
     app.state.redis = redis

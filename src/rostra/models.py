@@ -11,6 +11,7 @@ from rostra.idempotency.models import IdempotencyKey
 from rostra.projects.models import Project, ProjectMember
 from rostra.ratelimit.models import RateLimitOverride
 from rostra.users.models import User
+from rostra.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 metadata = Base.metadata
 
@@ -28,5 +29,8 @@ __all__ = [
     "RateLimitOverride",
     "RefreshToken",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "metadata",
 ]

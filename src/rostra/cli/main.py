@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from rostra.cli import keys, users
+from rostra.cli import keys, users, worker
 from rostra.cli.common import database_failure, fail, load_settings, load_settings_for_command
 from rostra.core.config import SecretKeyUnavailable
 
@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
+app.command()(worker.worker)
 
 
 def _migrate(database_url: str) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from rostra.lib.ratelimit.plans import PlanLimits, default_plan_table, parse_plan_table
+from rostra.lib.webhooks.schedule import DEFAULT_DELAYS_SECONDS
 
 MIN_SECRET_KEY_LENGTH = 32
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./rostra.db"
@@ -99,6 +100,29 @@ class Settings(BaseSettings):
     redis_max_connections: int = Field(default=64, ge=1, le=10_000)
     """Connections per process in the Redis pool; requests beyond wait for a free one."""
 
+    webhooks_allow_private: bool = False
+    """Allow webhook URLs that resolve to loopback or private addresses (development, tests);
+    the cloud metadata address stays refused."""
+    webhooks_worker_enabled: bool = True
+    """Run the delivery worker inside ``rostra serve``; false leaves it to ``rostra worker``."""
+    webhooks_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    """How often a worker looks for due deliveries when nothing in its process wakes it."""
+    webhooks_concurrency: int = Field(default=100, ge=1, le=10_000)
+    """Deliveries one worker process sends at once, to all endpoints together."""
+    webhooks_endpoint_concurrency: int = Field(default=10, ge=1, le=1_000)
+    """Deliveries one worker process sends at once to one endpoint."""
+    webhooks_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    """Time one delivery attempt has in all: connecting, sending, and the answer."""
+    webhooks_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    """How long a claimed delivery is reserved for the worker sending it (a worker killed
+    mid-send leaves it to the next one after this); longer than the timeout."""
+    webhooks_disable_after_days: float = Field(default=5.0, gt=0, le=365)
+    """An endpoint whose every attempt has failed for this long is disabled."""
+    webhooks_retry_delays_seconds: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_DELAYS_SECONDS), min_length=1, max_length=50
+    )
+    """Comma-separated waits before the 2nd, 3rd, ... attempt (the last repeats), before jitter."""
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Minimum level of the JSON log lines."""
 
@@ -142,6 +166,28 @@ class Settings(BaseSettings):
     @classmethod
     def _plan_table(cls, value: object) -> dict[str, PlanLimits]:
         return parse_plan_table(value)
+
+    @field_validator("webhooks_retry_delays_seconds", mode="before")
+    @classmethod
+    def _split_delays(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhooks_retry_delays_seconds")
+    @classmethod
+    def _non_negative_delays(cls, value: list[float]) -> list[float]:
+        if any(delay < 0 for delay in value):
+            raise ValueError("delays must not be negative")
+        return value
+
+    @field_validator("webhooks_lease_seconds")
+    @classmethod
+    def _lease_outlives_a_send(cls, value: float, info: ValidationInfo) -> float:
+        timeout = info.data.get("webhooks_timeout_seconds")
+        if timeout is not None and value <= timeout:
+            raise ValueError("must be longer than ROSTRA_WEBHOOKS_TIMEOUT_SECONDS")
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -6,7 +6,8 @@ work succeeds and roll back when it raises. Services only flush.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -99,6 +100,52 @@ def make_engine(settings: Settings) -> AsyncEngine:
     )
 
 
+_NOTIFY_TOPICS = "rostra.notify_topics"
+
+
+def notify_after_commit(session: AsyncSession, topic: str) -> None:
+    """Wake whoever waits on ``topic`` in this process once this transaction commits.
+
+    After, not before: a waiter woken earlier would look for rows it cannot see yet. Only
+    transactions run by ``Database.session_scope`` (and so the request session) notify.
+    """
+    session.info.setdefault(_NOTIFY_TOPICS, set()).add(topic)
+
+
+class Notifications:
+    """In-process wake-ups by topic, such as "new webhook deliveries are due".
+
+    A notification sent while nobody waits is kept (one per topic) and answers the next
+    ``wait`` at once, so a waiter busy between two waits misses nothing. Other processes do
+    not hear these; they poll.
+    """
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def _event(self, topic: str) -> asyncio.Event:
+        return self._events.setdefault(topic, asyncio.Event())
+
+    def notify(self, topic: str) -> None:
+        self._event(topic).set()
+
+    def notify_all(self, topics: Iterable[str]) -> None:
+        for topic in topics:
+            self.notify(topic)
+
+    # A timeout parameter on purpose: a poll interval, not a deadline the caller could scope.
+    async def wait(self, topic: str, timeout: float) -> bool:  # noqa: ASYNC109
+        """True when ``topic`` was notified (since the last wait returned), False on timeout."""
+        event = self._event(topic)
+        try:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        except TimeoutError:
+            return False
+        event.clear()
+        return True
+
+
 class Database:
     """The engine and session factory of one app (or CLI command, or worker)."""
 
@@ -106,6 +153,7 @@ class Database:
         self.engine = make_engine(settings)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.caches = Caches(settings.auth_cache_seconds)
+        self.notifications = Notifications()
 
     @asynccontextmanager
     async def session_scope(self) -> AsyncIterator[AsyncSession]:
@@ -117,8 +165,10 @@ class Database:
             except BaseException:
                 await session.rollback()
                 discard_after_rollback(session)
+                session.info.pop(_NOTIFY_TOPICS, None)
                 raise
             run_after_commit(session, self.caches)
+            self.notifications.notify_all(session.info.pop(_NOTIFY_TOPICS, ()))
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

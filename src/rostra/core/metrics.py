@@ -12,10 +12,13 @@ from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterator
 from itertools import accumulate
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
+
+log = structlog.get_logger(__name__)
 
 QueueDepthProbe = Callable[[], Awaitable[int]]
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -80,8 +83,15 @@ class Metrics:
         )
         self.webhook_deliveries = Counter(
             "rostra_webhook_deliveries",
-            "Webhook delivery attempts by outcome (success, failure, ...)",
+            "Webhook delivery attempts by outcome: success, retry (failed, tried again later), "
+            "failed (failed, out of attempts)",
             ["outcome"],
+            registry=self.registry,
+        )
+        self.webhook_delivery_duration = Histogram(
+            "rostra_webhook_delivery_duration_seconds",
+            "Duration of webhook delivery attempts, until the receiver's answer or the error",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
         self.webhook_queue_depth = Gauge(
@@ -93,10 +103,15 @@ class Metrics:
         """Set by the webhooks domain; None until it is, and /status then reports null."""
 
     async def read_webhook_queue_depth(self) -> int | None:
-        """Ask the probe (when there is one) and keep the answer in the gauge."""
+        """Ask the probe (when there is one) and keep the answer in the gauge; None when the
+        database cannot say (/status and /metrics still answer while it is away)."""
         if self.webhook_queue_depth_probe is None:
             return None
-        depth = await self.webhook_queue_depth_probe()
+        try:
+            depth = await self.webhook_queue_depth_probe()
+        except Exception as exc:
+            log.warning("webhook_queue_depth_unavailable", error=repr(exc))
+            return None
         self.webhook_queue_depth.set(depth)
         return depth
 

@@ -6,7 +6,7 @@ so the log never shows a change that did not happen, nor misses one that did.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -25,6 +25,17 @@ EVENT_ID_PREFIX = "evt_"
 
 MemberProjects = Callable[[int], Select[Any]]
 """Given a user id, a select of the ids of the projects they are a member of."""
+
+EventSubscriber = Callable[[AsyncSession, Event], Awaitable[None]]
+"""Called with (session, event) right after ``record`` writes an event, in its transaction:
+a domain above this one (webhooks) adds its own rows for the event, which then commit or roll
+back with it. ``api.py`` registers them with ``add_subscriber``."""
+_subscribers: list[EventSubscriber] = []
+
+
+def add_subscriber(subscriber: EventSubscriber) -> None:
+    if subscriber not in _subscribers:
+        _subscribers.append(subscriber)
 
 
 def actor_id_of(actor: Principal | None) -> int | None:
@@ -56,8 +67,12 @@ async def record(
         data=data.model_dump(mode="json"),
         created_at=utcnow(),
     )
-    # Flushed with the change, at the latest when the transaction commits.
     session.add(event)
+    if _subscribers:
+        # The subscribers (the webhooks fan-out) refer to the event by its id.
+        await session.flush()
+        for subscriber in _subscribers:
+            await subscriber(session, event)
     return event
 
 

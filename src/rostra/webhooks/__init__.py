@@ -1,0 +1,1 @@
+"""Webhooks: endpoints that subscribe to events, and the deliveries fanned out to them."""
