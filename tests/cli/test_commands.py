@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
@@ -18,6 +19,8 @@ from tests.cli.helpers import (
     run_many,
     run_rostra,
 )
+from tests.factories import make_user
+from tests.webhooks.endpoints import make_endpoint, stored_deliveries
 
 PASSWORD = "a long enough password"
 
@@ -166,3 +169,23 @@ def test_an_unmigrated_database_says_to_migrate(tmp_path: Path) -> None:
     env = rostra_env(f"sqlite+aiosqlite:///{tmp_path}/empty.db")
     (run,) = run_many([["keys", "list"]], env, tmp_path)
     assert_one_line_failure(run, "rostra migrate")
+
+
+async def test_a_user_made_with_the_command_line_reaches_webhooks(
+    app: FastAPI, database_url: str, tmp_path: Path
+) -> None:
+    """The CLI registers the domains' hooks as the app does: its events fan out to webhooks."""
+    admin = await make_user(app, role="admin")
+    endpoint = await make_endpoint(app, admin, events=["user.created"])
+
+    made = run_rostra(
+        ["users", "create", "--username", "carol", "--email", "carol@example.com",
+         "--password", PASSWORD],
+        rostra_env(database_url),
+        tmp_path,
+    )  # fmt: skip
+    assert made.returncode == 0, made
+
+    deliveries = await stored_deliveries(app)
+    assert [(d.endpoint_id, d.event_type) for d in deliveries] == [(endpoint.id, "user.created")]
+    assert orjson.loads(deliveries[0].payload)["data"]["username"] == "carol"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -150,7 +151,10 @@ def test_serve_on_a_new_sqlite_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("backend", ["postgres"])
 def test_serve_on_postgresql_with_redis(database_url: str, redis_url: str, tmp_path: Path) -> None:
-    env = rostra_env(database_url, redis_url=redis_url)
+    # A key prefix of its own: the shared Redis may hold counters of other runs for user 1.
+    env = rostra_env(
+        database_url, redis_url=redis_url, rate_limit_key_prefix=f"rostra:e2e:{uuid.uuid4().hex}:"
+    )
     with running_server(env, tmp_path, tmp_path / "serve.log") as base_url:
         health = httpx.get(f"{base_url}/api/v1/health", timeout=10).json()
         assert health == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}

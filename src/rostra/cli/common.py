@@ -64,6 +64,12 @@ def database_failure(exc: BaseException) -> str | None:
 def run_with_database(settings: Settings, work: Callable[[Database], Coroutine[Any, Any, T]]) -> T:
     """Run ``work`` against the database, turning API and database errors into one line."""
 
+    # What the app registers too: without it, events a command writes would reach no webhook.
+    # Imported here, so that `--help` and argument errors need not import every domain.
+    from rostra.api import install_domain_hooks
+
+    install_domain_hooks()
+
     async def runner() -> T:
         db = Database(settings)
         try:
