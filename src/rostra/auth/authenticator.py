@@ -50,12 +50,10 @@ class CredentialAuthenticator:
 
     async def _api_key(self, secret: str) -> Principal:
         cache_key = "key:" + fast_hash(secret)
-        entry: CachedCredential | None = self.cache.get(cache_key)
+        entry: CachedCredential = await self.cache.get_or_load(
+            cache_key, lambda: self._load_api_key(secret)
+        )
         now = time.time()
-        if entry is None:
-            entry = await self.cache.load_once(
-                cache_key, lambda: self._load_api_key(secret, cache_key)
-            )
         if entry.expires_at is not None and entry.expires_at <= now:
             self.cache.forget(cache_key)
             raise AuthenticationRequired("This API key has expired")
@@ -66,7 +64,7 @@ class CredentialAuthenticator:
                 await api_keys.touch(session, key_id=int(entry.principal.credential_id))
         return entry.principal
 
-    async def _load_api_key(self, secret: str, cache_key: str) -> CachedCredential:
+    async def _load_api_key(self, secret: str) -> tuple[CachedCredential, int]:
         async with self.db.session_scope() as session:
             found = await api_keys.find_by_secret(session, secret)
         if found is None:
@@ -85,8 +83,7 @@ class CredentialAuthenticator:
                 time.monotonic() - (time.time() - last_used) if last_used is not None else -1e18
             ),
         )
-        self.cache.put(cache_key, entry, user_id=user.id)
-        return entry
+        return entry, user.id
 
     async def _access_token(self, token: str) -> Principal:
         try:
@@ -94,16 +91,12 @@ class CredentialAuthenticator:
         except InvalidToken:
             raise AuthenticationRequired("This access token is not valid or has expired") from None
         cache_key = f"session:{claims.session_id}"
-        entry: CachedCredential | None = self.cache.get(cache_key)
-        if entry is None:
-            entry = await self.cache.load_once(
-                cache_key, lambda: self._load_session(claims.session_id, claims.user_id, cache_key)
-            )
+        entry: CachedCredential = await self.cache.get_or_load(
+            cache_key, lambda: self._load_session(claims.session_id, claims.user_id)
+        )
         return entry.principal
 
-    async def _load_session(
-        self, session_id: int, user_id: int, cache_key: str
-    ) -> CachedCredential:
+    async def _load_session(self, session_id: int, user_id: int) -> tuple[CachedCredential, int]:
         async with self.db.session_scope() as session:
             row = (
                 await session.execute(
@@ -120,8 +113,7 @@ class CredentialAuthenticator:
             expires_at=None,
             last_used_written=time.monotonic(),
         )
-        self.cache.put(cache_key, entry, user_id=user.id)
-        return entry
+        return entry, user.id
 
     @staticmethod
     def _principal(

@@ -17,56 +17,96 @@ from sqlalchemy.ext.asyncio import AsyncSession
 T = TypeVar("T")
 
 
+REFRESH_AHEAD = 0.8
+"""An entry older than this share of its lifetime is reloaded in the background while it is
+still served, so a busy key never expires under the requests that use it."""
+
+Loader = Callable[[], Awaitable[tuple[T, int]]]
+"""Reads a value afresh; answers it with the id of the user it belongs to."""
+
+
 class ExpiringCache(Generic[T]):
+    """Entries live ``ttl_seconds`` from when they were loaded, never longer.
+
+    ``get_or_load`` reloads a busy entry ahead of its expiry: requests keep the value they
+    have while one background load replaces it, instead of all waiting at the moment it
+    expires (on a busy server that wait was the slowest percentile of every request). A load
+    that started before the cache was told of a change (``forget``, ``forget_user``) does not
+    store what it read: it may be older than the change.
+    """
+
     def __init__(self, ttl_seconds: float, max_entries: int = 100_000) -> None:
         self.ttl = ttl_seconds
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, int, T]] = {}
+        # key -> (expires, refresh from, user id, value), monotonic seconds
+        self._entries: dict[str, tuple[float, float, int, T]] = {}
         self._keys_by_user: dict[int, set[str]] = {}
         self._loading: dict[str, asyncio.Future[T]] = {}
+        self._changes = 0
 
-    def get(self, key: str) -> T | None:
+    async def get_or_load(self, key: str, load: Loader[T]) -> T:
         entry = self._entries.get(key)
-        if entry is None:
-            return None
-        expires, _, value = entry
-        if expires < time.monotonic():
-            self.forget(key)
-            return None
-        return value
-
-    async def load_once(self, key: str, load: Callable[[], Awaitable[T]]) -> T:
-        """Concurrent misses of one key share a single ``load`` (no stampede on expiry)."""
-        loading = self._loading.get(key)
-        if loading is None:
-            loading = asyncio.ensure_future(load())
-            self._loading[key] = loading
-            loading.add_done_callback(lambda _: self._loading.pop(key, None))
+        if entry is not None:
+            now = time.monotonic()
+            if entry[0] >= now:
+                if entry[1] <= now and key not in self._loading:
+                    self._start_load(key, load).add_done_callback(_ignore_failure)
+                return entry[3]
+        # Concurrent misses of one key share a single load (no stampede on expiry).
+        loading = self._loading.get(key) or self._start_load(key, load)
         # shield: one waiter's cancellation (a client gone) must not fail the others' load.
         return await asyncio.shield(loading)
+
+    def _start_load(self, key: str, load: Loader[T]) -> asyncio.Future[T]:
+        async def load_and_keep() -> T:
+            changes = self._changes
+            try:
+                value, user_id = await load()
+            except BaseException:
+                # What the key stood for is gone (a revoked key): the next request finds out.
+                self.forget(key)
+                raise
+            if changes == self._changes:
+                self.put(key, value, user_id=user_id)
+            return value
+
+        loading = asyncio.ensure_future(load_and_keep())
+        self._loading[key] = loading
+        loading.add_done_callback(lambda _: self._loading.pop(key, None))
+        return loading
 
     def put(self, key: str, value: T, *, user_id: int) -> None:
         if self.ttl <= 0:
             return
         if len(self._entries) >= self.max_entries:
             self.clear()
-        self._entries[key] = (time.monotonic() + self.ttl, user_id, value)
+        now = time.monotonic()
+        self._entries[key] = (now + self.ttl, now + self.ttl * REFRESH_AHEAD, user_id, value)
         self._keys_by_user.setdefault(user_id, set()).add(key)
 
     def forget(self, key: str) -> None:
+        self._changes += 1
         entry = self._entries.pop(key, None)
         if entry is not None:
-            keys = self._keys_by_user.get(entry[1])
+            keys = self._keys_by_user.get(entry[2])
             if keys is not None:
                 keys.discard(key)
 
     def forget_user(self, user_id: int) -> None:
+        self._changes += 1
         for key in self._keys_by_user.pop(user_id, set()):
             self._entries.pop(key, None)
 
     def clear(self) -> None:
+        self._changes += 1
         self._entries.clear()
         self._keys_by_user.clear()
+
+
+def _ignore_failure(loading: asyncio.Future[Any]) -> None:
+    """A background reload that failed has already dropped its entry; nobody awaits it."""
+    if not loading.cancelled():
+        loading.exception()
 
 
 class Caches:

@@ -58,16 +58,17 @@ async def get_current_user(request: Request) -> Response:
     # dependency costs a node of FastAPI's dependency resolution on every request.
     principal = await read_users(request)
     db: Database = request.app.state.db
+
     # The caller's own representation, and its ETag, are cached until they change.
-    key = f"self:{principal.user_id}:{principal.livemode}"
-    view: tuple[bytes, str] | None = db.caches.user_views.get(key)
-    if view is None:
+    async def load() -> tuple[tuple[bytes, str], int]:
         async with db.session_scope() as session:
             user = await service.get_user(session, principal.user_id)
             body = resource_body(service.to_out(user, viewer=principal))
-        view = (body, etag_of(body))
-        db.caches.user_views.put(key, view, user_id=principal.user_id)
-    return resource_response(request, view[0], etag=view[1])
+        return (body, etag_of(body)), principal.user_id
+
+    key = f"self:{principal.user_id}:{principal.livemode}"
+    body, etag = await db.caches.user_views.get_or_load(key, load)
+    return resource_response(request, body, etag=etag)
 
 
 @router.patch("/user", response_model=UserOut, summary="Change the signed-in user")
