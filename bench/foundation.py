@@ -492,13 +492,18 @@ def parse_options(argv: list[str] | None = None) -> Options:
     )
 
 
-def main() -> None:
-    options = parse_options()
-    result = benchmark(options)
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    """A benchmark's result as ``bench/results/<name>-<UTC time>.json``."""
     RESULTS_DIR.mkdir(exist_ok=True)
     stamp = result["finished_at"].replace("-", "").replace(":", "")
-    path = RESULTS_DIR / f"foundation-{stamp}.json"
+    path = RESULTS_DIR / f"{name}-{stamp}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
+
+
+def main() -> None:
+    result = benchmark(parse_options())
+    path = write_result("foundation", result)
     print_table(result)
     print(f"\nwritten to {path.relative_to(REPO)}")
 

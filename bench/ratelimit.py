@@ -15,7 +15,6 @@ every request is counted, none refused. Overhead is 1 - (req/s with the limiter)
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import statistics
@@ -32,7 +31,6 @@ from typing import Any
 
 from foundation import (
     REPO,
-    RESULTS_DIR,
     Measurement,
     Options,
     ensure_wrk,
@@ -45,6 +43,7 @@ from foundation import (
     rostra_command,
     run_wrk,
     serving,
+    write_result,
 )
 
 TARGETS = {"memory": 0.10, "redis": 0.25}
@@ -199,12 +198,8 @@ def print_table(result: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    options = parse_options()
-    result = benchmark(options)
-    RESULTS_DIR.mkdir(exist_ok=True)
-    stamp = result["finished_at"].replace("-", "").replace(":", "")
-    path = RESULTS_DIR / f"ratelimit-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    result = benchmark(parse_options())
+    path = write_result("ratelimit", result)
     print_table(result)
     print(f"\nwritten to {path.relative_to(REPO)}")
 

@@ -39,7 +39,6 @@ from typing import Any
 
 from foundation import (
     REPO,
-    RESULTS_DIR,
     WRK_REPORT_SCRIPT,
     Measurement,
     Options,
@@ -57,6 +56,7 @@ from foundation import (
     prepare_rostra,
     rostra_command,
     serving,
+    write_result,
     wrk_command,
 )
 from scale import load_sqlite
@@ -265,12 +265,8 @@ def print_table(result: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    options = parse_options()
-    result = benchmark(options)
-    RESULTS_DIR.mkdir(exist_ok=True)
-    stamp = result["finished_at"].replace("-", "").replace(":", "")
-    path = RESULTS_DIR / f"resources-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    result = benchmark(parse_options())
+    path = write_result("resources", result)
     print_table(result)
     print(f"\nwritten to {path.relative_to(REPO)}")
 

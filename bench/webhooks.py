@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import secrets
@@ -46,13 +45,13 @@ from foundation import (
     BENCH_EMAIL,
     BENCH_USERNAME,
     REPO,
-    RESULTS_DIR,
     UNREACHABLE_PLAN_LIMITS,
     VENV_BIN,
     clean_environment,
     free_port,
     pinned,
     serving,
+    write_result,
 )
 from sqlalchemy import func, insert, select, update
 
@@ -510,12 +509,8 @@ def parse_options(argv: list[str] | None = None) -> Options:
 
 
 def main() -> None:
-    options = parse_options()
-    result = benchmark(options)
-    RESULTS_DIR.mkdir(exist_ok=True)
-    stamp = result["finished_at"].replace("-", "").replace(":", "")
-    path = RESULTS_DIR / f"webhooks-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    result = benchmark(parse_options())
+    path = write_result("webhooks", result)
     print_table(result)
     print(f"\nwritten to {path.relative_to(REPO)}")
 
