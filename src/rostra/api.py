@@ -106,11 +106,13 @@ def install_domain_hooks() -> None:
 
 
 def mount_routes(app: FastAPI) -> None:
-    """The one API router under each of its prefixes, then the service endpoints at the root.
+    """The one API router under each of its prefixes, the service endpoints at the root, and
+    the API at the root itself last of all.
 
     A ``Mount`` keeps the requested path and sets ``root_path``, so a route answers at every
-    prefix as itself: links and ``Location`` headers are built from the address the client
-    used. The legacy prefixes come first: ``/api/v1`` would otherwise take them.
+    prefix as itself: pagination links keep the address the client used, while ``url_for``
+    (``Location``) names the canonical one. The legacy prefixes come first: ``/api/v1`` would
+    otherwise take them.
     """
     _check_admitted()
     install_domain_hooks()
