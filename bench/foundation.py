@@ -180,17 +180,20 @@ def clean_environment(**extra: str) -> dict[str, str]:
 class RostraInstance:
     env: dict[str, str]
     api_key: str
+    secret_key: str
 
 
-def prepare_rostra(workdir: Path) -> RostraInstance:
-    """A fresh SQLite database with one user and one live API key, made through the CLI.
+def prepare_rostra(workdir: Path, database_url: str | None = None) -> RostraInstance:
+    """A database (a fresh SQLite file in ``workdir`` unless ``database_url`` names one) with
+    one user and one live API key, made through the CLI.
 
     Nothing else of the caller's ROSTRA_* environment or of a ``.env`` file reaches the server
     (it runs in ``workdir``): it runs on the defaults, Redis off.
     """
+    secret_key = secrets.token_urlsafe(48)
     env = clean_environment(
-        ROSTRA_DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'rostra.db'}",
-        ROSTRA_SECRET_KEY=secrets.token_urlsafe(48),
+        ROSTRA_DATABASE_URL=database_url or f"sqlite+aiosqlite:///{workdir / 'rostra.db'}",
+        ROSTRA_SECRET_KEY=secret_key,
         ROSTRA_RATE_LIMIT_PLANS=UNREACHABLE_PLAN_LIMITS,
     )
     rostra = str(VENV_BIN / "rostra")
@@ -216,7 +219,7 @@ def prepare_rostra(workdir: Path) -> RostraInstance:
         password,
     )
     api_key = cli("keys", "create", "--user", BENCH_USERNAME, "--name", "bench")
-    return RostraInstance(env=env, api_key=api_key)
+    return RostraInstance(env=env, api_key=api_key, secret_key=secret_key)
 
 
 def rostra_command(port: int) -> list[str]:

@@ -47,14 +47,11 @@ from typing import Any
 import asyncpg
 import orjson
 from foundation import (
-    BENCH_EMAIL,
     BENCH_USERNAME,
     REPO,
     RESULTS_DIR,
-    UNREACHABLE_PLAN_LIMITS,
-    VENV_BIN,
-    clean_environment,
     free_port,
+    prepare_rostra,
     rostra_command,
     serving,
 )
@@ -310,52 +307,6 @@ def with_database(dsn: str, name: str) -> str:
 # --- Rostra ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Prepared:
-    env: dict[str, str]
-    api_key: str
-    secret: str
-
-
-def prepare(workdir: Path, database_url: str) -> Prepared:
-    """Migrate, create the benchmark user and an API key through the CLI (as foundation.py's
-    ``prepare_rostra``, on any database)."""
-    secret = secrets.token_urlsafe(48)
-    env = clean_environment(
-        ROSTRA_DATABASE_URL=database_url,
-        ROSTRA_SECRET_KEY=secret,
-        ROSTRA_RATE_LIMIT_PLANS=UNREACHABLE_PLAN_LIMITS,
-    )
-
-    def cli(*args: str) -> str:
-        done = subprocess.run(
-            [str(VENV_BIN / "rostra"), *args],
-            cwd=workdir,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            sys.exit(f"bench: `rostra {' '.join(args[:2])}` failed:\n{done.stderr.strip()}")
-        return done.stdout.strip()
-
-    cli("migrate")
-    password = secrets.token_urlsafe(16)
-    cli(
-        "users",
-        "create",
-        "--username",
-        BENCH_USERNAME,
-        "--email",
-        BENCH_EMAIL,
-        "--password",
-        password,
-    )
-    api_key = cli("keys", "create", "--user", BENCH_USERNAME, "--name", "bench")
-    return Prepared(env=env, api_key=api_key, secret=secret)
-
-
 class Client:
     """One kept-alive HTTP/1.1 connection; requests one at a time, timed end to end."""
 
@@ -433,7 +384,7 @@ def run_database(kind: str, options: Options) -> dict[str, Any]:
             url = f"sqlite+aiosqlite:///{workdir / 'rostra.db'}"
         try:
             print(f"{kind}: migrate, user and key through the CLI", flush=True)
-            prepared = prepare(workdir, url)
+            prepared = prepare_rostra(workdir, url)
             print(f"{kind}: loading {options.rows:,} projects", flush=True)
             load_started = time.monotonic()
             if kind == "postgres":
@@ -452,7 +403,7 @@ def run_database(kind: str, options: Options) -> dict[str, Any]:
                 client = Client(port, prepared.api_key)
                 try:
                     print(f"{kind}: measuring ({options.rounds} rounds)", flush=True)
-                    latencies = measure(options, client, prepared.secret)
+                    latencies = measure(options, client, prepared.secret_key)
                 finally:
                     client.close()
         finally:
