@@ -20,10 +20,11 @@ from rostra.core.errors import (
 )
 from rostra.core.metrics import Metrics
 from rostra.core.middleware import API_VERSION
+from rostra.core.routing import LeanRoute
 from rostra.lib.secrets import constant_time_equal
 from rostra.system.health import HealthChecker
 
-router = APIRouter(tags=["service"])
+router = APIRouter(tags=["service"], route_class=LeanRoute)
 
 
 @router.get("/health", summary="Health of the server and its backing stores")

@@ -1,0 +1,115 @@
+"""The route classes: which routes take the direct path, and that it answers as FastAPI would."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from fastapi import APIRouter, Depends, FastAPI, Request
+from starlette.responses import JSONResponse, Response
+
+from rostra.api import DOMAIN_ROUTERS
+from rostra.core.errors import NotFound, install_error_handlers
+from rostra.core.routing import ADMISSION_STATE, AdmittedRoute, LeanRoute, takes_only_the_request
+from rostra.system.router import router as system_router
+
+router = APIRouter(route_class=AdmittedRoute)
+
+
+@router.get("/plain")
+async def plain(request: Request) -> Response:
+    if request.query_params.get("missing"):
+        raise NotFound("No such thing")
+    return JSONResponse({"path": request.url.path})
+
+
+@router.get("/typed")
+async def typed(request: Request, limit: int = 10) -> Response:
+    return JSONResponse({"limit": limit})
+
+
+def _dependency() -> str:
+    return "resolved"
+
+
+@router.get("/depends")
+async def depends(request: Request, value: Annotated[str, Depends(_dependency)]) -> Response:
+    return JSONResponse({"value": value})
+
+
+@router.get("/model")
+async def model(request: Request) -> dict[str, Any]:
+    return {"model": True}
+
+
+def _route(path: str) -> AdmittedRoute:
+    (route,) = (r for r in router.routes if isinstance(r, AdmittedRoute) and r.path == path)
+    return route
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(router)
+    admitted: list[str] = []
+
+    async def admit(request: Request) -> None:
+        admitted.append(request.url.path)
+        if request.headers.get("x-refuse"):
+            raise NotFound("Refused at admission")
+
+    setattr(app.state, ADMISSION_STATE, admit)
+    app.state.admitted = admitted
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        http.app = app  # type: ignore[attr-defined]
+        yield http
+
+
+def test_only_request_only_endpoints_take_the_direct_path() -> None:
+    assert takes_only_the_request(_route("/plain"))
+    assert not takes_only_the_request(_route("/typed"))
+    assert not takes_only_the_request(_route("/depends"))
+    assert not takes_only_the_request(_route("/model"))
+
+
+def test_the_hottest_routes_take_the_direct_path() -> None:
+    lean = {
+        route.path
+        for r in (*DOMAIN_ROUTERS, system_router)
+        for route in r.routes
+        if isinstance(route, LeanRoute) and takes_only_the_request(route)
+    }
+    assert {"/user", "/health"} <= lean
+
+
+async def test_direct_route_is_admitted_and_answers(client: httpx.AsyncClient) -> None:
+    response = await client.get("/plain")
+    assert response.status_code == 200
+    assert response.json() == {"path": "/plain"}
+    assert client.app.state.admitted == ["/plain"]  # type: ignore[attr-defined]
+
+
+async def test_direct_route_errors_get_the_envelope(client: httpx.AsyncClient) -> None:
+    response = await client.get("/plain", params={"missing": "1"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "RESOURCE_NOT_FOUND"
+    assert response.json()["error"]["message"] == "No such thing"
+
+
+async def test_admission_refusal_answers_before_the_endpoint(client: httpx.AsyncClient) -> None:
+    response = await client.get("/plain", headers={"X-Refuse": "1"})
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "Refused at admission"
+
+
+async def test_other_routes_keep_fastapi_validation(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/typed", params={"limit": "5"})).json() == {"limit": 5}
+    invalid = await client.get("/typed", params={"limit": "many"})
+    assert invalid.status_code == 400
+    assert invalid.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert (await client.get("/depends")).json() == {"value": "resolved"}
+    assert client.app.state.admitted == ["/typed", "/typed", "/depends"]  # type: ignore[attr-defined]
