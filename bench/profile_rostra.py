@@ -129,8 +129,9 @@ def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
         print(f"  {row['percent']:>5}%  {row['function']}")
 
 
-def record(path: str, seconds: int, rate: int, raw_path: Path) -> WrkRun:
-    """Serve Rostra, load ``path`` with wrk, sample the server; wrk's figures meanwhile."""
+def record(path: str, seconds: int, rate: int, raw_path: Path, extra_env: dict[str, str]) -> WrkRun:
+    """Serve Rostra (with ``extra_env`` on top of the bench set-up), load ``path`` with wrk,
+    sample the server; wrk's figures meanwhile."""
     py_spy = shutil.which("py-spy", path=str(VENV_BIN)) or shutil.which("py-spy")
     if py_spy is None:
         sys.exit("bench: py-spy is missing: .venv/bin/pip install py-spy")
@@ -146,7 +147,7 @@ def record(path: str, seconds: int, rate: int, raw_path: Path) -> WrkRun:
         url = f"http://127.0.0.1:{port}{path}"
         with serving(
             rostra_command(port),
-            env=rostra.env,
+            env={**rostra.env, **extra_env},
             cwd=workdir,
             ready_url=f"http://127.0.0.1:{port}/health",
             cpu=options.server_cpu,
@@ -179,14 +180,22 @@ def main() -> None:
     parser.add_argument("--path", default="/api/v1/user", help="The endpoint to load.")
     parser.add_argument("--seconds", type=int, default=10, help="Seconds of sampling (1..60).")
     parser.add_argument("--rate", type=int, default=200, help="Samples per second.")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="A server setting, e.g. ROSTRA_REDIS_URL=redis://127.0.0.1:6379/0 (repeatable).",
+    )
     args = parser.parse_args()
+    extra_env = dict(item.partition("=")[::2] for item in args.env)
     if not 1 <= args.seconds <= 60:
         parser.error("--seconds must be 1..60")
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     RESULTS_DIR.mkdir(exist_ok=True)
     raw_path = RESULTS_DIR / f"profile-{stamp}.collapsed.txt"
-    load = record(args.path, args.seconds, args.rate, raw_path)
+    load = record(args.path, args.seconds, args.rate, raw_path, extra_env)
     profile = analyse(raw_path.read_text())
     total = max(profile.loop_samples, 1)
     self_focus = ranked(profile.self_time, total, focus=True)

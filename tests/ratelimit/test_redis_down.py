@@ -77,6 +77,33 @@ async def test_requests_go_through_uncounted_while_redis_is_down(
     assert (await client.get("/health")).status_code == 200
 
 
+async def test_a_hung_redis_costs_a_bounded_wait_not_a_hang(
+    app: FastAPI, client: httpx.AsyncClient, private_redis: RedisServer
+) -> None:
+    # The client's socket timeout is off (the store bounds its own calls), so this is what
+    # keeps a Redis that accepts but never answers from holding requests for ever.
+    assert app.state.redis.connection_pool.connection_kwargs["socket_timeout"] is None
+    account = await make_account(app)
+    assert limit_fields(await client.get(USER, headers=account.headers))[:2] == (5, 4)
+    private_redis.freeze()
+    try:
+        started = time.monotonic()
+        answers = [await client.get(USER, headers=account.headers) for _ in range(4)]
+        assert time.monotonic() - started < 2
+        assert [a.status_code for a in answers] == [200] * 4
+        assert all(has_no_limit_fields(a) for a in answers)
+        assert metric(app, "rostra_rate_limit_store_failures_total", outcome="admitted") == 4
+        health = await client.get("/health")
+        assert health.status_code == 503
+        assert health.json()["checks"]["redis"] == "error"
+    finally:
+        private_redis.thaw()
+    await asyncio.sleep(COOLDOWN_SECONDS + 0.1)
+    # Counting again. The call that timed out had reached Redis, which ran it once thawed: a
+    # lost answer may cost the caller one request, never admit one too many.
+    assert limit_fields(await client.get(USER, headers=account.headers))[:2] in {(5, 3), (5, 2)}
+
+
 def error_of_health(response: httpx.Response) -> str:
     message: str = response.json()["error"]["message"]
     return message.lower()
