@@ -39,7 +39,8 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RESPONSE_START_HOOK = "response_start_hook"
 """Key in ``scope["state"]`` of an ``async (start message) -> None`` that a dependency may leave
-for this request; it is called for the response, errors included, to add headers to it."""
+for this request; it is called for the response, errors included, to add headers to it. The
+message's ``headers`` is then a list of the middleware's own, which the hook may extend."""
 
 log = structlog.get_logger("rostra.access")
 

@@ -17,7 +17,6 @@ from starlette.types import Message
 from rostra.core.deps import get_optional_principal
 from rostra.core.errors import AuthenticationRequired
 from rostra.core.middleware import RESPONSE_START_HOOK
-from rostra.core.security import Principal
 from rostra.lib.ratelimit import rate_limit_headers
 from rostra.ratelimit.limiter import Counted, RateLimiter
 
@@ -31,7 +30,8 @@ RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 
 
 class RateLimitFields:
-    """The response-start hook of a counted request."""
+    """The response-start hook of a counted request: adds the fields to the list of headers
+    the request-context middleware hands it (a list of its own)."""
 
     __slots__ = ("counted", "limiter", "refund_not_modified")
 
@@ -46,10 +46,7 @@ class RateLimitFields:
         decision = self.counted.decision
         if self.refund_not_modified and message["status"] == 304 and decision.allowed:
             decision = await self.limiter.refund(self.counted)
-        message["headers"] = [
-            *message.get("headers", ()),
-            *rate_limit_headers(self.counted.policy, decision),
-        ]
+        message["headers"].extend(rate_limit_headers(self.counted.policy, decision))
 
 
 def show_rate_limit(
@@ -60,18 +57,9 @@ def show_rate_limit(
     )
 
 
-async def _count(request: Request, limiter: RateLimiter, principal: Principal | None) -> None:
-    counted = await limiter.count(request.scope, principal)
-    if counted is None:
-        return
-    show_rate_limit(request, limiter, counted, refund_not_modified=True)
-    if not counted.decision.allowed:
-        raise limiter.refusal(counted)
-
-
 async def count_request(request: Request) -> None:
     """Count this request against the caller's limits; 429 when they are spent."""
-    limiter = get_rate_limiter(request)
+    limiter: RateLimiter = request.app.state.rate_limiter
     if not limiter.enabled:
         return
     try:
@@ -80,6 +68,10 @@ async def count_request(request: Request) -> None:
         # Counted against the client address; the 401 is left to the route's own principal
         # dependency, so the routes that need no credential (sign-in, refresh, logout with a
         # refresh token) still answer a client that sends along its expired access token.
-        await _count(request, limiter, None)
+        principal = None
+    counted = await limiter.count(request.scope, principal)
+    if counted is None:
         return
-    await _count(request, limiter, principal)
+    show_rate_limit(request, limiter, counted, refund_not_modified=True)
+    if not counted.decision.allowed:
+        raise limiter.refusal(counted)

@@ -6,7 +6,8 @@ that admits overage never refuses, so professional callers see their burst windo
 window is in the IETF ``RateLimit-Policy`` and ``RateLimit`` fields (draft-ietf-httpapi-
 ratelimit-headers) and in GET /usage. A caller with no limit at all gets no fields.
 
-This runs on every counted response, so it is written for speed: one pass, raw ASGI pairs.
+This runs on every counted response, so it is written for speed: one pass, bytes formatted
+from parts each window renders once, raw ASGI pairs.
 """
 
 from __future__ import annotations
@@ -17,28 +18,33 @@ RawHeaders = list[tuple[bytes, bytes]]
 
 
 def rate_limit_headers(policy: Policy, decision: Decision) -> RawHeaders:
-    if policy.policy_field is None:
+    policy_field = policy.policy_field
+    if policy_field is None:
         return []
     now = decision.now_ms
     items = []
-    # Blocking windows first (False sorts before True), then fewest left, then latest reset.
-    nearest: tuple[bool, int, int, int] | None = None  # (rank..., limit)
+    # Ranked by (does not block, requests left, -reset): blocking windows first (False sorts
+    # before True), then fewest left, then latest reset.
+    nearest: tuple[bool, int, int] | None = None
+    limit = left = resets_at = 0
     for state in decision.states:
         window = state.window
-        if window.limit is None:
+        window_limit = window.limit
+        if window_limit is None:
             continue
-        left = max(0, window.limit - state.used)
-        wait = max(0, -((now - state.resets_at_ms) // 1000))
-        items.append(f'"{window.name}";r={left};t={wait}')
-        candidate = (not window.blocks, left, -state.resets_at_ms, window.limit)
-        if nearest is None or candidate < nearest:
-            nearest = candidate
-    assert nearest is not None  # the policy limits something, so some window has a limit
-    _, left, minus_reset, limit = nearest
+        window_left = window_limit - state.used
+        if window_left < 0:
+            window_left = 0
+        wait = -((now - state.resets_at_ms) // 1000)  # whole seconds, rounded up
+        items.append(window.rate_limit_item % (window_left, wait if wait > 0 else 0))
+        rank = (not window.blocks, window_left, -state.resets_at_ms)
+        if nearest is None or rank < nearest:
+            nearest = rank
+            limit, left, resets_at = window_limit, window_left, state.resets_at_ms
     return [
-        (b"x-ratelimit-limit", str(limit).encode()),
-        (b"x-ratelimit-remaining", str(left).encode()),
-        (b"x-ratelimit-reset", str(-(minus_reset // 1000)).encode()),
-        (b"ratelimit-policy", policy.policy_field),
-        (b"ratelimit", ", ".join(items).encode()),
+        (b"x-ratelimit-limit", b"%d" % limit),
+        (b"x-ratelimit-remaining", b"%d" % left),
+        (b"x-ratelimit-reset", b"%d" % -(-resets_at // 1000)),
+        (b"ratelimit-policy", policy_field),
+        (b"ratelimit", b", ".join(items)),
     ]

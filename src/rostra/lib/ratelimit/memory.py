@@ -30,32 +30,39 @@ class MemoryStore:
         return int(self.clock() * 1000)
 
     async def hit(self, key: str, policy: Policy) -> Decision:
-        now = self._now_ms()
+        now = int(self.clock() * 1000)
         if now >= self._next_sweep_ms:
             self._sweep(now)
-        counters = self._counters.setdefault(key, {})
+        counters = self._counters.get(key)
+        if counters is None:
+            counters = self._counters[key] = {}
+        windows = policy.windows
         current: list[list[int]] = []
         allowed = True
-        for window in policy.windows:
+        for window in windows:
             counter = counters.get(window.name)
             if counter is None or counter[1] <= now:
-                counter = [0, now + window.seconds * 1000]
+                counter = [0, now + window.milliseconds]
             current.append(counter)
-            if window.blocks and window.limit is not None and counter[0] >= window.limit:
+            limit = window.limit
+            if limit is not None and window.blocks and counter[0] >= limit:
                 allowed = False
         overage = 0
         if allowed:
-            for window, counter in zip(policy.windows, current, strict=True):
+            for window, counter in zip(windows, current, strict=True):
                 counter[0] += 1
                 counters[window.name] = counter
-                if not window.blocks and window.limit is not None and counter[0] > window.limit:
+                limit = window.limit
+                if limit is not None and not window.blocks and counter[0] > limit:
                     overage = 1
             if overage:
                 period = (key, billing_period(now))
                 self._overage[period] = self._overage.get(period, 0) + 1
         states = tuple(
-            WindowState(window, counter[0], counter[1])
-            for window, counter in zip(policy.windows, current, strict=True)
+            [
+                WindowState(window, counter[0], counter[1])
+                for window, counter in zip(windows, current, strict=True)
+            ]
         )
         return Decision(allowed, states, now, overage)
 
