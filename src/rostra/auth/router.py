@@ -31,6 +31,7 @@ from rostra.core.errors import AuthenticationRequired, Forbidden, Invalid
 from rostra.core.http import resource_response
 from rostra.core.listing import ListParams, ListSpec, Page, paginate
 from rostra.core.routing import domain_router
+from rostra.core.schemas import IdPath
 from rostra.core.security import Principal
 from rostra.events.catalog import USER_REGISTERED
 from rostra.lib.ratelimit.client_ip import client_address, parse_networks
@@ -165,7 +166,9 @@ async def list_sessions(
 
 
 @router.delete("/sessions/{session_id}", status_code=204, summary="End one of your sessions")
-async def end_session(session_id: int, session: SessionDep, principal: SessionWriter) -> Response:
+async def end_session(
+    session_id: IdPath, session: SessionDep, principal: SessionWriter
+) -> Response:
     auth_session = await service.get_session(
         session, session_id=session_id, user_id=principal.user_id
     )

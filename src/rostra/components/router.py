@@ -26,6 +26,7 @@ from rostra.core.errors import Invalid
 from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, one_of, paginate, whole_number
 from rostra.core.routing import domain_router
+from rostra.core.schemas import IdPath
 from rostra.core.security import Principal
 from rostra.projects import service as projects
 from rostra.projects.service import ProjectAccess
@@ -152,7 +153,7 @@ async def create_component(
 )
 async def list_project_components(
     request: Request,
-    project_id: int,
+    project_id: IdPath,
     session: SessionDep,
     codec: CursorCodecDep,
     principal: Reader,
@@ -170,7 +171,7 @@ async def list_project_components(
 )
 async def create_project_component(
     request: Request,
-    project_id: int,
+    project_id: IdPath,
     data: ComponentCreate,
     session: SessionDep,
     principal: Writer,
@@ -181,7 +182,7 @@ async def create_project_component(
 
 @router.get("/components/{component_id}", response_model=ComponentOut, summary="Get a component")
 async def get_component(
-    request: Request, component_id: int, session: SessionDep, principal: Reader
+    request: Request, component_id: IdPath, session: SessionDep, principal: Reader
 ) -> Response:
     component, _ = await service.get_component(session, component_id, principal)
     return _respond(request, component, principal)
@@ -192,7 +193,7 @@ async def get_component(
 )
 async def replace_component(
     request: Request,
-    component_id: int,
+    component_id: IdPath,
     data: ComponentReplace,
     session: SessionDep,
     principal: Writer,
@@ -213,7 +214,7 @@ async def replace_component(
 )
 async def update_component(
     request: Request,
-    component_id: int,
+    component_id: IdPath,
     data: ComponentUpdate,
     session: SessionDep,
     principal: Writer,
@@ -231,7 +232,7 @@ async def update_component(
 
 @router.delete("/components/{component_id}", status_code=204, summary="Delete a component")
 async def delete_component(
-    request: Request, component_id: int, session: SessionDep, principal: Writer
+    request: Request, component_id: IdPath, session: SessionDep, principal: Writer
 ) -> Response:
     component, access = await service.get_component(
         session, component_id, principal, for_change=True

@@ -15,6 +15,7 @@ from rostra.core.deps import (
 from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, paginate, whole_number
 from rostra.core.routing import domain_router
+from rostra.core.schemas import IdPath
 from rostra.core.security import Principal
 from rostra.datasets import service
 from rostra.datasets.models import DataSet
@@ -57,7 +58,7 @@ def _respond(
 
 
 async def _changeable(
-    request: Request, session: SessionDep, data_set_id: int, principal: Principal
+    request: Request, session: SessionDep, data_set_id: IdPath, principal: Principal
 ) -> DataSet:
     """The data set, if the caller may change it and If-Match (when sent) still matches."""
     access = await service.get_data_set(session, data_set_id, principal, for_change=True)
@@ -97,7 +98,7 @@ async def create_data_set(
 
 @router.get("/data/{data_set_id}", response_model=DataSetOut, summary="Get a data set")
 async def get_data_set(
-    request: Request, data_set_id: int, session: SessionDep, principal: Reader
+    request: Request, data_set_id: IdPath, session: SessionDep, principal: Reader
 ) -> Response:
     access = await service.get_data_set(session, data_set_id, principal)
     return _respond(request, access.data_set, principal)
@@ -106,7 +107,7 @@ async def get_data_set(
 @router.put("/data/{data_set_id}", response_model=DataSetOut, summary="Replace a data set")
 async def replace_data_set(
     request: Request,
-    data_set_id: int,
+    data_set_id: IdPath,
     data: DataSetReplace,
     session: SessionDep,
     principal: Writer,
@@ -121,7 +122,7 @@ async def replace_data_set(
 @router.patch("/data/{data_set_id}", response_model=DataSetOut, summary="Change a data set")
 async def update_data_set(
     request: Request,
-    data_set_id: int,
+    data_set_id: IdPath,
     data: DataSetUpdate,
     session: SessionDep,
     principal: Writer,
@@ -133,7 +134,7 @@ async def update_data_set(
 
 @router.delete("/data/{data_set_id}", status_code=204, summary="Delete a data set")
 async def delete_data_set(
-    request: Request, data_set_id: int, session: SessionDep, principal: Writer
+    request: Request, data_set_id: IdPath, session: SessionDep, principal: Writer
 ) -> Response:
     data_set = await _changeable(request, session, data_set_id, principal)
     await service.delete_data_set(session, data_set=data_set, actor=principal)

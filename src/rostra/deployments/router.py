@@ -15,6 +15,7 @@ from rostra.core.deps import (
 from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, one_of, paginate, whole_number
 from rostra.core.routing import domain_router
+from rostra.core.schemas import IdPath
 from rostra.core.security import Principal
 from rostra.deployments import service
 from rostra.deployments.models import Deployment
@@ -117,7 +118,7 @@ async def list_deployments(
 )
 async def list_project_deployments(
     request: Request,
-    project_id: int,
+    project_id: IdPath,
     session: SessionDep,
     codec: CursorCodecDep,
     principal: Reader,
@@ -137,7 +138,7 @@ async def list_project_deployments(
 )
 async def create_deployment(
     request: Request,
-    project_id: int,
+    project_id: IdPath,
     data: DeploymentCreate,
     session: SessionDep,
     principal: Writer,
@@ -152,7 +153,7 @@ async def create_deployment(
     "/deployments/{deployment_id}", response_model=DeploymentOut, summary="Get a deployment"
 )
 async def get_deployment(
-    request: Request, deployment_id: int, session: SessionDep, principal: Reader
+    request: Request, deployment_id: IdPath, session: SessionDep, principal: Reader
 ) -> Response:
     deployment, _ = await service.get_deployment(session, deployment_id, principal)
     return _respond(request, deployment, principal)
@@ -165,7 +166,7 @@ async def get_deployment(
 )
 async def update_deployment(
     request: Request,
-    deployment_id: int,
+    deployment_id: IdPath,
     data: DeploymentUpdate,
     session: SessionDep,
     principal: Writer,

@@ -25,6 +25,7 @@ from rostra.core.listing import (
     whole_number,
 )
 from rostra.core.routing import domain_router
+from rostra.core.schemas import IdPath
 from rostra.core.security import Principal
 from rostra.projects import service
 from rostra.projects.models import Project, ProjectMember
@@ -123,7 +124,7 @@ async def create_project(
 
 @router.get("/projects/{project_id}", response_model=ProjectOut, summary="Get a project")
 async def get_project(
-    request: Request, project_id: int, session: SessionDep, principal: Reader
+    request: Request, project_id: IdPath, session: SessionDep, principal: Reader
 ) -> Response:
     access = await service.get_project(session, project_id, principal)
     return _project_response(request, access.project, principal)
@@ -132,7 +133,7 @@ async def get_project(
 @router.put("/projects/{project_id}", response_model=ProjectOut, summary="Replace a project")
 async def replace_project(
     request: Request,
-    project_id: int,
+    project_id: IdPath,
     data: ProjectReplace,
     session: SessionDep,
     principal: Writer,
@@ -149,7 +150,7 @@ async def replace_project(
 @router.patch("/projects/{project_id}", response_model=ProjectOut, summary="Change a project")
 async def update_project(
     request: Request,
-    project_id: int,
+    project_id: IdPath,
     data: ProjectUpdate,
     session: SessionDep,
     principal: Writer,
@@ -165,7 +166,7 @@ async def update_project(
 
 @router.delete("/projects/{project_id}", status_code=204, summary="Delete a project")
 async def delete_project(
-    request: Request, project_id: int, session: SessionDep, principal: Writer
+    request: Request, project_id: IdPath, session: SessionDep, principal: Writer
 ) -> Response:
     access = await service.get_project(session, project_id, principal, for_change=True)
     access.require_manage()
@@ -181,7 +182,7 @@ async def delete_project(
 )
 async def list_members(
     request: Request,
-    project_id: int,
+    project_id: IdPath,
     session: SessionDep,
     codec: CursorCodecDep,
     principal: Reader,
@@ -226,7 +227,7 @@ def _check_member_etag(request: Request, member: ProjectMember, principal: Princ
 )
 async def add_member(
     request: Request,
-    project_id: int,
+    project_id: IdPath,
     data: MemberCreate,
     session: SessionDep,
     principal: Writer,
@@ -243,7 +244,7 @@ async def add_member(
     summary="Get one member",
 )
 async def get_member(
-    request: Request, project_id: int, user_id: int, session: SessionDep, principal: Reader
+    request: Request, project_id: IdPath, user_id: IdPath, session: SessionDep, principal: Reader
 ) -> Response:
     access = await service.get_project(session, project_id, principal)
     member = await service.get_member(session, project=access.project, user_id=user_id)
@@ -258,8 +259,8 @@ async def get_member(
 )
 async def change_member(
     request: Request,
-    project_id: int,
-    user_id: int,
+    project_id: IdPath,
+    user_id: IdPath,
     data: MemberUpdate,
     session: SessionDep,
     principal: Writer,
@@ -282,7 +283,7 @@ async def change_member(
     summary="Remove a member (project owners; any member may leave)",
 )
 async def remove_member(
-    request: Request, project_id: int, user_id: int, session: SessionDep, principal: Writer
+    request: Request, project_id: IdPath, user_id: IdPath, session: SessionDep, principal: Writer
 ) -> Response:
     access = await service.get_project(session, project_id, principal)
     if user_id != principal.user_id:

@@ -20,6 +20,7 @@ from rostra.core.errors import Forbidden
 from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
 from rostra.core.listing import ListParams, ListSpec, paginate
 from rostra.core.routing import domain_router
+from rostra.core.schemas import IdPath
 from rostra.core.security import Principal
 from rostra.lib.ratelimit import ANONYMOUS
 from rostra.ratelimit import service
@@ -87,7 +88,9 @@ async def list_overrides(
     response_model=OverrideOut,
     summary="An account's own limits (admins)",
 )
-async def get_override(request: Request, user_id: int, session: SessionDep, _: Admin) -> Response:
+async def get_override(
+    request: Request, user_id: IdPath, session: SessionDep, _: Admin
+) -> Response:
     return resource_response(request, service.to_out(await service.get_override(session, user_id)))
 
 
@@ -98,7 +101,7 @@ async def get_override(request: Request, user_id: int, session: SessionDep, _: A
 )
 async def put_override(
     request: Request,
-    user_id: int,
+    user_id: IdPath,
     data: OverrideIn,
     db: DatabaseDep,
     limiter: RateLimiterDep,
@@ -125,7 +128,7 @@ async def put_override(
     summary="Put an account back on its plan's limits (admins)",
 )
 async def delete_override(
-    request: Request, user_id: int, db: DatabaseDep, limiter: RateLimiterDep, _: Admin
+    request: Request, user_id: IdPath, db: DatabaseDep, limiter: RateLimiterDep, _: Admin
 ) -> Response:
     async with db.session_scope() as session:
         override = await service.get_override(session, user_id)
