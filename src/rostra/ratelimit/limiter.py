@@ -184,7 +184,9 @@ class RateLimiter:
     async def policy_for(self, principal: Principal | None) -> Policy:
         if principal is None:
             return self.plans[ANONYMOUS]
-        override = await self.overrides.get(principal.user_id)
+        return self._account_policy(principal, await self.overrides.get(principal.user_id))
+
+    def _account_policy(self, principal: Principal, override: Policy | None) -> Policy:
         return override or self.plans.get(principal.plan) or self.plans["free"]
 
     async def count(self, scope: Scope, principal: Principal | None) -> Counted | None:
@@ -193,18 +195,13 @@ class RateLimiter:
         None when the store cannot be asked and the request goes through uncounted; raises
         ServiceUnavailable instead when configured to fail closed.
         """
-        # policy_for and caller_key, inlined for a signed-in caller: this runs on every request.
+        key = self.caller_key(scope, principal)
+        # While the overrides are fresh (nearly always), without awaiting policy_for.
         overrides = self.overrides.fresh()
         if principal is None or overrides is None:
-            key = self.caller_key(scope, principal)
             policy = await self.policy_for(principal)
         else:
-            key = f"user:{principal.user_id}"
-            policy = (
-                overrides.get(principal.user_id)
-                or self.plans.get(principal.plan)
-                or self.plans["free"]
-            )
+            policy = self._account_policy(principal, overrides.get(principal.user_id))
         try:
             decision = await self.store.hit(key, policy)
         except StoreUnavailable as exc:
