@@ -32,7 +32,7 @@ def id_routes(app: FastAPI) -> list[tuple[str, str, str]]:
             if not isinstance(inner, APIRoute):
                 continue
             for param in inner.dependant.path_params:
-                if param.field_info.annotation is int or param.type_ is int:  # type: ignore[attr-defined]
+                if param.field_info.annotation is int:
                     for method in sorted(inner.methods):
                         found.append((method, API + inner.path, param.name))
     return found

@@ -18,16 +18,21 @@ from rostra.system.router import router as system_router
 router = APIRouter(route_class=AdmittedRoute)
 
 
+def through_fastapi(request: Request) -> bool:
+    """Whether FastAPI's handler served the request (it leaves its exit stack in the scope)."""
+    return "fastapi_inner_astack" in request.scope
+
+
 @router.get("/plain")
 async def plain(request: Request) -> Response:
     if request.query_params.get("missing"):
         raise NotFound("No such thing")
-    return JSONResponse({"path": request.url.path})
+    return JSONResponse({"path": request.url.path, "through_fastapi": through_fastapi(request)})
 
 
 @router.get("/typed")
 async def typed(request: Request, limit: int = 10) -> Response:
-    return JSONResponse({"limit": limit})
+    return JSONResponse({"limit": limit, "through_fastapi": through_fastapi(request)})
 
 
 def _dependency() -> str:
@@ -53,7 +58,8 @@ def _route(path: str) -> AdmittedRoute:
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(router)
+    # Flat, as rostra.api mounts its routes: an included router rebuilds its routes' apps.
+    app.router.routes.extend(router.routes)
     admitted: list[str] = []
 
     async def admit(request: Request) -> None:
@@ -89,7 +95,7 @@ def test_the_hottest_routes_take_the_direct_path() -> None:
 async def test_direct_route_is_admitted_and_answers(client: httpx.AsyncClient) -> None:
     response = await client.get("/plain")
     assert response.status_code == 200
-    assert response.json() == {"path": "/plain"}
+    assert response.json() == {"path": "/plain", "through_fastapi": False}
     assert client.app.state.admitted == ["/plain"]  # type: ignore[attr-defined]
 
 
@@ -107,7 +113,8 @@ async def test_admission_refusal_answers_before_the_endpoint(client: httpx.Async
 
 
 async def test_other_routes_keep_fastapi_validation(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/typed", params={"limit": "5"})).json() == {"limit": 5}
+    typed = await client.get("/typed", params={"limit": "5"})
+    assert typed.json() == {"limit": 5, "through_fastapi": True}
     invalid = await client.get("/typed", params={"limit": "many"})
     assert invalid.status_code == 400
     assert invalid.json()["error"]["code"] == "VALIDATION_ERROR"

@@ -12,7 +12,8 @@ FastAPI to resolve, validate or serialize, yet FastAPI's handler still walks its
 machinery, opens two exit stacks and wraps its own exception handling around it: about a sixth
 of a cached ``GET /user``. ``LeanRoute`` calls such an endpoint directly. Its exceptions reach
 the same handlers, one layer out (Starlette's ``ExceptionMiddleware``), and OpenAPI still
-documents the route from its declaration.
+documents the route from its declaration. It holds for the route objects as built, which
+``rostra.api`` mounts as they are; ``include_router`` would rebuild their apps through FastAPI.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ Admission = Callable[[Request], Awaitable[None]]
 ADMISSION_STATE = "admit"
 """Name of the app-state attribute holding the app's ``Admission``."""
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
 def takes_only_the_request(route: APIRoute) -> bool:
@@ -73,29 +74,26 @@ def direct_app(endpoint: Endpoint) -> ASGIApp:
 
 
 class LeanRoute(APIRoute):
-    """A route that bypasses FastAPI's handler when its endpoint takes only the request."""
+    """A route that bypasses FastAPI's handler when its endpoint takes only the request.
+
+    ``wrap_handler`` is the one place a subclass adds to what answers the request: it wraps
+    FastAPI's handler and the directly called endpoint alike.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if takes_only_the_request(self):
-            self.app = direct_app(self.lean_endpoint(self.endpoint))
+            self.app = direct_app(self.wrap_handler(self.endpoint))
 
-    def lean_endpoint(self, endpoint: Endpoint) -> Endpoint:
-        """What the direct path calls: the endpoint itself."""
-        return endpoint
+    def get_route_handler(self) -> Endpoint:
+        return self.wrap_handler(super().get_route_handler())
+
+    def wrap_handler(self, handler: Endpoint) -> Endpoint:
+        return handler
 
 
 class AdmittedRoute(LeanRoute):
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        return self._admitted(super().get_route_handler())
-
-    def lean_endpoint(self, endpoint: Endpoint) -> Endpoint:
-        return self._admitted(endpoint)
-
-    @staticmethod
-    def _admitted(
-        handler: Callable[[Request], Awaitable[Response]],
-    ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    def wrap_handler(self, handler: Endpoint) -> Endpoint:
         async def admitted(request: Request) -> Response:
             admit: Admission = getattr(request.app.state, ADMISSION_STATE)
             await admit(request)

@@ -58,7 +58,7 @@ def _respond(
 
 
 async def _changeable(
-    request: Request, session: SessionDep, data_set_id: IdPath, principal: Principal
+    request: Request, session: SessionDep, data_set_id: int, principal: Principal
 ) -> DataSet:
     """The data set, if the caller may change it and If-Match (when sent) still matches."""
     access = await service.get_data_set(session, data_set_id, principal, for_change=True)

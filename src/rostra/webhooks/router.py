@@ -86,7 +86,7 @@ def _respond_with_secret(
 
 
 async def _changeable(
-    request: Request, session: SessionDep, webhook_id: IdPath, principal: Principal
+    request: Request, session: SessionDep, webhook_id: int, principal: Principal
 ) -> WebhookEndpoint:
     """The caller's endpoint, locked, if If-Match (when sent) still matches it."""
     endpoint = await service.get_endpoint(session, webhook_id, principal, for_change=True)

@@ -30,7 +30,7 @@ class MemoryStore:
         return int(self.clock() * 1000)
 
     async def hit(self, key: str, policy: Policy) -> Decision:
-        now = int(self.clock() * 1000)
+        now = self._now_ms()
         if now >= self._next_sweep_ms:
             self._sweep(now)
         counters = self._counters.get(key)
@@ -42,7 +42,7 @@ class MemoryStore:
         for window in windows:
             counter = counters.get(window.name)
             if counter is None or counter[1] <= now:
-                counter = [0, now + window.milliseconds]
+                counter = [0, now + window.seconds * 1000]
             current.append(counter)
             limit = window.limit
             if limit is not None and window.blocks and counter[0] >= limit:

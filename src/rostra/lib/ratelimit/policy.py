@@ -24,12 +24,10 @@ class Window:
     """None: unlimited (still counted, for usage, but never refuses)."""
     blocks: bool = True
     """False: going over the limit is admitted and counted as overage."""
-    milliseconds: int = field(init=False, compare=False)
     rate_limit_item: bytes = field(init=False, compare=False)
     """This window's item of the ``RateLimit`` field, to be filled with (remaining, seconds)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "milliseconds", self.seconds * 1000)
         item = f'"{self.name.replace("%", "%%")}";r=%d;t=%d'.encode()
         object.__setattr__(self, "rate_limit_item", item)
 
