@@ -12,7 +12,8 @@ from starlette.responses import JSONResponse, Response
 
 from rostra.api import DOMAIN_ROUTERS
 from rostra.core.errors import NotFound, install_error_handlers
-from rostra.core.routing import ADMISSION_STATE, AdmittedRoute, LeanRoute, takes_only_the_request
+from rostra.core.schemas import IdPath
+from rostra.core.routing import ADMISSION_STATE, AdmittedRoute, LeanRoute, takes_only_request_and_path
 from rostra.system.router import router as system_router
 
 router = APIRouter(route_class=AdmittedRoute)
@@ -28,6 +29,13 @@ async def plain(request: Request) -> Response:
     if request.query_params.get("missing"):
         raise NotFound("No such thing")
     return JSONResponse({"path": request.url.path, "through_fastapi": through_fastapi(request)})
+
+
+@router.get("/things/{thing_id}/parts/{part_id}")
+async def part(request: Request, thing_id: IdPath, part_id: int) -> Response:
+    return JSONResponse(
+        {"thing_id": thing_id, "part_id": part_id, "through_fastapi": through_fastapi(request)}
+    )
 
 
 @router.get("/typed")
@@ -75,11 +83,12 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-def test_only_request_only_endpoints_take_the_direct_path() -> None:
-    assert takes_only_the_request(_route("/plain"))
-    assert not takes_only_the_request(_route("/typed"))
-    assert not takes_only_the_request(_route("/depends"))
-    assert not takes_only_the_request(_route("/model"))
+def test_only_request_and_path_endpoints_take_the_direct_path() -> None:
+    assert takes_only_request_and_path(_route("/plain"))
+    assert takes_only_request_and_path(_route("/things/{thing_id}/parts/{part_id}"))
+    assert not takes_only_request_and_path(_route("/typed"))
+    assert not takes_only_request_and_path(_route("/depends"))
+    assert not takes_only_request_and_path(_route("/model"))
 
 
 def test_the_hottest_routes_take_the_direct_path() -> None:
@@ -87,9 +96,9 @@ def test_the_hottest_routes_take_the_direct_path() -> None:
         route.path
         for r in (*DOMAIN_ROUTERS, system_router)
         for route in r.routes
-        if isinstance(route, LeanRoute) and takes_only_the_request(route)
+        if isinstance(route, LeanRoute) and takes_only_request_and_path(route)
     }
-    assert {"/user", "/health"} <= lean
+    assert {"/user", "/health", "/projects", "/projects/{project_id}"} <= lean
 
 
 async def test_direct_route_is_admitted_and_answers(client: httpx.AsyncClient) -> None:
@@ -97,6 +106,19 @@ async def test_direct_route_is_admitted_and_answers(client: httpx.AsyncClient) -
     assert response.status_code == 200
     assert response.json() == {"path": "/plain", "through_fastapi": False}
     assert client.app.state.admitted == ["/plain"]  # type: ignore[attr-defined]
+
+
+async def test_direct_route_validates_its_path_parameters(client: httpx.AsyncClient) -> None:
+    response = await client.get("/things/7/parts/-3")
+    assert response.json() == {"thing_id": 7, "part_id": -3, "through_fastapi": False}
+    for path, field in (("/things/0/parts/1", "thing_id"), ("/things/7/parts/x", "part_id")):
+        invalid = await client.get(path)
+        assert invalid.status_code == 400
+        error = invalid.json()["error"]
+        assert error["code"] == "VALIDATION_ERROR"
+        assert [detail["field"] for detail in error["details"]] == [field]
+    huge = await client.get("/things/99999999999999999999/parts/1")
+    assert huge.status_code == 400
 
 
 async def test_direct_route_errors_get_the_envelope(client: httpx.AsyncClient) -> None:

@@ -7,13 +7,25 @@ work succeeds and roll back when it raises. Services only flush.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event, false, inspect, text, update
-from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    Executable,
+    MetaData,
+    Row,
+    create_engine,
+    event,
+    false,
+    inspect,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,11 +33,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 from rostra.core.cache import Caches, discard_after_rollback, run_after_commit
 from rostra.core.config import Settings
+from rostra.lib import inline_sqlite
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -75,13 +87,9 @@ async def take_write_turn(session: AsyncSession, entity: type[Base]) -> None:
     await session.execute(statement.execution_options(synchronize_session=False))
 
 
-def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL")
+SQLITE_BUSY_SECONDS = 10.0
+"""How long a statement waits for another process's write to finish before it fails."""
 
 
 def make_engine(settings: Settings) -> AsyncEngine:
@@ -89,15 +97,41 @@ def make_engine(settings: Settings) -> AsyncEngine:
         path = settings.sqlite_path()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(settings.database_url)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
+        # Statements run on the loop's thread (lib/inline_sqlite.py): the SQLAlchemy URL still
+        # names aiosqlite, whose dialect is the one that speaks to an asyncio driver.
+        connect = inline_sqlite.connector(
+            str(path) if path is not None else ":memory:",
+            turns=inline_sqlite.WriteTurns(),
+            busy_seconds=SQLITE_BUSY_SECONDS,
+            pragmas=SQLITE_PRAGMAS,
+        )
+        return create_async_engine(settings.database_url, async_creator=connect)
     return create_async_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
         pool_pre_ping=True,
     )
+
+
+def make_read_engine(settings: Settings) -> Engine | None:
+    """For a SQLite file, a plain (synchronous) engine for ``Database.read``; None otherwise."""
+    path = settings.sqlite_path()
+    if path is None:
+        return None
+    engine = create_engine(f"sqlite:///{path}")
+
+    def read_only(dbapi_connection: Any, _: object) -> None:
+        dbapi_connection.execute("PRAGMA query_only=ON")
+        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_READ_BUSY_MS}")
+
+    event.listen(engine, "connect", read_only)
+    return engine
+
+
+SQLITE_READ_BUSY_MS = 1000
+"""A WAL reader meets a busy database only while another connection recovers or truncates
+the log; it waits this long (holding its process's loop) before it fails."""
 
 
 _NOTIFY_TOPICS = "rostra.notify_topics"
@@ -152,6 +186,8 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.engine = make_engine(settings)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._read_engine = make_read_engine(settings)
+        self._read_connection: Connection | None = None
         self.caches = Caches(settings.auth_cache_seconds)
         self.notifications = Notifications()
 
@@ -170,9 +206,34 @@ class Database:
             run_after_commit(session, self.caches)
             self.notifications.notify_all(session.info.pop(_NOTIFY_TOPICS, ()))
 
+    async def read(
+        self, statement: Executable, params: Mapping[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
+        """The rows of one read outside any transaction: what is committed, never a session's
+        pending work. For the hottest reads, which need no session.
+
+        On a SQLite file it runs on one plain connection on the event loop's own thread: an
+        indexed read takes microseconds there, against about 60 through the async engine and
+        300 through a session (bench/README.md). Elsewhere it runs on a pooled connection.
+        """
+        if self._read_engine is None:
+            async with self.engine.connect() as connection:
+                return (await connection.execute(statement, params)).all()
+        if self._read_connection is None:
+            self._read_connection = self._read_engine.connect()
+        try:
+            return self._read_connection.execute(statement, params).all()
+        finally:
+            self._read_connection.rollback()
+
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._read_connection is not None:
+            self._read_connection.close()
+            self._read_connection = None
+        if self._read_engine is not None:
+            self._read_engine.dispose()
         await self.engine.dispose()

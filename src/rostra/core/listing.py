@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from starlette.responses import Response
 
+from rostra.core.db import Database
 from rostra.core.errors import Invalid
 from rostra.core.schemas import MAX_ID
 
@@ -319,8 +320,17 @@ def _count_of(query: Select[Any]) -> Select[Any]:
     return select(func.count()).select_from(query.order_by(None).subquery())
 
 
+async def _rows(
+    source: AsyncSession | Database, statement: Select[Any], params: Mapping[str, Any]
+) -> Sequence[Any]:
+    if isinstance(source, Database):
+        return await source.read(statement, params)
+    rows: Sequence[Any] = (await source.execute(statement, params)).all()
+    return rows
+
+
 async def paginate(
-    session: AsyncSession,
+    source: AsyncSession | Database,
     request: Request,
     query: Select[Any],
     spec: ListSpec,
@@ -332,6 +342,8 @@ async def paginate(
 ) -> Response:
     """Run ``query`` (a select of one entity, or of columns) narrowed by ``params`` and answer
     the list; ``render`` turns an entity or row into its model or straight into its JSON.
+    ``source`` is the request's session, or for a select of columns that needs no session the
+    ``Database`` itself (``Database.read``: cheaper by far on SQLite).
     ``total`` rides along in the page's query as an uncorrelated scalar subquery
     (computed once), so a counted page costs one round trip; only a page past the end counts
     apart."""
@@ -355,10 +367,10 @@ async def paginate(
         page_query = page_query.add_columns(
             total_query.correlate(None).scalar_subquery().label("rostra_total")
         )
-    rows = list((await session.execute(page_query.limit(params.limit + 1), bound)).all())
+    rows = list(await _rows(source, page_query.limit(params.limit + 1), bound))
     total = None
     if total_query is not None:
-        total = int(rows[0][-1]) if rows else int(await session.scalar(total_query) or 0)
+        total = int(rows[0][-1]) if rows else int((await _rows(source, total_query, {}))[0][0])
     has_more = len(rows) > params.limit
     rows = rows[: params.limit]
     # A select of one entity (or column) gives rows of one, plus the total when counted.

@@ -7,13 +7,16 @@ of the route's handler it costs one call instead of a node of dependency resolut
 request, and it still runs before the route's own dependencies, so a request with a bad
 credential is counted (against its client address) before its 401.
 
-An endpoint declared as ``async def endpoint(request: Request) -> Response`` has nothing for
-FastAPI to resolve, validate or serialize, yet FastAPI's handler still walks its dependency
-machinery, opens two exit stacks and wraps its own exception handling around it: about a sixth
-of a cached ``GET /user``. ``LeanRoute`` calls such an endpoint directly. Its exceptions reach
-the same handlers, one layer out (Starlette's ``ExceptionMiddleware``), and OpenAPI still
-documents the route from its declaration. It holds for the route objects as built, which
-``rostra.api`` mounts as they are; ``include_router`` would rebuild their apps through FastAPI.
+An endpoint declared as ``async def endpoint(request: Request) -> Response``, or with path
+parameters besides (``project_id: IdPath``), has nothing for FastAPI to resolve or serialize
+but its path parameters, yet FastAPI's handler still walks its dependency machinery, opens two
+exit stacks and wraps its own exception handling around it: about a sixth of a cached
+``GET /user``. ``LeanRoute`` calls such an endpoint directly, after validating its path
+parameters with FastAPI's own function (the same errors, raised as the same
+``RequestValidationError``). Its exceptions reach the same handlers, one layer out (Starlette's
+``ExceptionMiddleware``), and OpenAPI still documents the route from its declaration. It holds
+for the route objects as built, which ``rostra.api`` mounts as they are; ``include_router``
+would rebuild their apps through FastAPI.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import request_params_to_args
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, APIRouter
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -36,15 +41,16 @@ ADMISSION_STATE = "admit"
 """Name of the app-state attribute holding the app's ``Admission``."""
 
 Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
+DirectEndpoint = Callable[..., Coroutine[Any, Any, Response]]
+"""Called with the request and its validated path parameters as keywords."""
 
 
-def takes_only_the_request(route: APIRoute) -> bool:
-    """Whether FastAPI's handler would do nothing for ``route`` but pass it the request: no
-    parameters or dependencies besides ``request``, no body limit of its own, and a coroutine
-    declared to return a ready ``Response``."""
+def takes_only_request_and_path(route: APIRoute) -> bool:
+    """Whether FastAPI's handler would do nothing for ``route`` but validate its path
+    parameters and pass them on with the request: no other parameters or dependencies, no body
+    limit of its own, and a coroutine declared to return a ready ``Response``."""
     dependant: Dependant = route.dependant
     others = (
-        dependant.path_params,
         dependant.query_params,
         dependant.header_params,
         dependant.cookie_params,
@@ -73,8 +79,24 @@ def direct_app(endpoint: Endpoint) -> ASGIApp:
     return app
 
 
+def with_path_params(route: APIRoute, endpoint: DirectEndpoint) -> Endpoint:
+    """``endpoint`` as a function of the request alone: its path parameters validated first."""
+    fields = route.dependant.path_params
+    if not fields:
+        return endpoint
+
+    async def validated(request: Request) -> Response:
+        values, errors = request_params_to_args(fields, request.path_params)
+        if errors:
+            raise RequestValidationError(errors)
+        return await endpoint(request, **values)
+
+    return validated
+
+
 class LeanRoute(APIRoute):
-    """A route that bypasses FastAPI's handler when its endpoint takes only the request.
+    """A route that bypasses FastAPI's handler when its endpoint takes only the request and
+    path parameters.
 
     ``wrap_handler`` is the one place a subclass adds to what answers the request: it wraps
     FastAPI's handler and the directly called endpoint alike.
@@ -82,8 +104,8 @@ class LeanRoute(APIRoute):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if takes_only_the_request(self):
-            self.app = direct_app(self.wrap_handler(self.endpoint))
+        if takes_only_request_and_path(self):
+            self.app = direct_app(self.wrap_handler(with_path_params(self, self.endpoint)))
 
     def get_route_handler(self) -> Endpoint:
         return self.wrap_handler(super().get_route_handler())

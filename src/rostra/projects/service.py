@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy import (
     ColumnElement,
     Exists,
+    Row,
     Select,
     bindparam,
     exists,
@@ -31,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from rostra.core.db import Base, take_write_turn, utcnow
+from rostra.core.db import Base, Database, take_write_turn, utcnow
 from rostra.core.errors import Conflict, Forbidden, NotFound
 from rostra.core.listing import CountQuery
 from rostra.core.security import Principal
@@ -253,7 +254,7 @@ def _member_total_query(user_id: int, where: tuple[ColumnElement[bool], ...]) ->
     )
 
 
-def _may_see(project: Project, role: ProjectRole | None, principal: Principal | None) -> bool:
+def _may_see(project: Any, role: ProjectRole | None, principal: Principal | None) -> bool:
     if project.visibility == Visibility.PUBLIC or role is not None:
         return True
     if principal is None:
@@ -326,6 +327,29 @@ async def _project_and_role(
         return None, None
     project, held = found
     return project, ProjectRole(held) if held is not None else None
+
+
+_PROJECT_ROW_AND_ROLE = select(
+    *PROJECT_COLUMNS,
+    select(_MEMBERS.role)
+    .where(_MEMBERS.project_id == PROJECTS.id, _MEMBERS.user_id == bindparam("viewer_id"))
+    .scalar_subquery(),
+).where(PROJECTS.id == bindparam("project_id"))
+"""``_PROJECT_AND_ROLE`` as plain columns, for reads outside a session."""
+
+
+async def read_project(db: Database, project_id: int, principal: Principal | None) -> Row[Any]:
+    """The project (a row of ``PROJECT_COLUMNS``) if ``principal`` may see it, else 404: one
+    read outside any transaction, for answering a GET (``get_project`` for everything else)."""
+    viewer_id = principal.user_id if principal is not None else None
+    found = await db.read(_PROJECT_ROW_AND_ROLE, {"project_id": project_id, "viewer_id": viewer_id})
+    if not found:
+        raise not_found(project_id)
+    row = found[0]
+    role = ProjectRole(row[-1]) if row[-1] is not None else None
+    if not _may_see(row, role, principal):
+        raise not_found(project_id)
+    return row
 
 
 def not_found_user(user_id: int, field: str = "owner_id") -> NotFound:

@@ -1,0 +1,230 @@
+"""An asyncio SQLite driver that runs each statement on the event loop's own thread.
+
+aiosqlite runs every call (cursor, execute, fetch, close, commit) on a thread of its own and
+wakes the loop for each answer: half a dozen thread hand-overs per statement, which cost far
+more CPU than the statement itself (an indexed read takes microseconds). This driver has the
+same interface, as SQLAlchemy's aiosqlite dialect uses it (``async_creator``), and calls
+``sqlite3`` directly instead.
+
+Running inline asks two things of it that a thread did for free:
+
+- **No waiting on the loop's thread.** Within a process, writers take turns on one
+  ``asyncio.Lock`` (``WriteTurns``), taken before a connection's first write statement and
+  given back when its transaction ends, so a writer never meets another of the same process
+  inside SQLite. Against other processes (a ``rostra worker``, the CLI) SQLite is told not to
+  wait at all (``busy_timeout`` 0), and a busy database is retried here with ``asyncio.sleep``,
+  up to ``busy_seconds``, so the loop keeps serving meanwhile.
+- **Short statements.** A statement holds the loop while it runs. Rostra's statements walk
+  indexes and stop after a page; a long one (a deep offset into a million rows) delays the
+  other requests of its process by its own time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from types import TracebackType
+from typing import Any, Self, cast
+
+_BUSY_FIRST_PAUSE = 0.001
+_BUSY_LONGEST_PAUSE = 0.05
+_READ_PREFIXES = ("SELECT", "PRAGMA", "EXPLAIN")
+
+
+def _is_read(sql: str) -> bool:
+    return sql.lstrip()[:7].upper().startswith(_READ_PREFIXES)
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+class WriteTurns:
+    """One process's writers, one at a time: a connection holds the turn from its first write
+    statement until its transaction commits or rolls back."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+
+    async def take(self, seconds: float) -> None:
+        """Wait for the turn; past ``seconds``, fail as a locked database would."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._lock.acquire()
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
+
+    def give_back(self) -> None:
+        self._lock.release()
+
+
+class Cursor:
+    """The part of ``aiosqlite.Cursor`` that SQLAlchemy calls."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._cursor = connection.raw.cursor()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+    async def execute(self, sql: str, parameters: Any = ()) -> Self:
+        await self._connection.run(sql, lambda: self._cursor.execute(sql, parameters))
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Any]) -> Self:
+        rows = list(parameters)  # retried whole on a busy database, so kept
+        await self._connection.run(sql, lambda: self._cursor.executemany(sql, rows))
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return self._cursor.fetchmany(size if size is not None else self._cursor.arraysize)
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+
+class Connection:
+    """The part of ``aiosqlite.Connection`` that SQLAlchemy calls, over one ``sqlite3``
+    connection used only from the event loop's thread."""
+
+    def __init__(self, raw: sqlite3.Connection, turns: WriteTurns, busy_seconds: float) -> None:
+        self.raw = raw
+        self._turns = turns
+        self._busy_seconds = busy_seconds
+        self._has_turn = False
+
+    @property
+    def _connection(self) -> sqlite3.Connection:
+        # SQLAlchemy's adapter tests this to tell an open connection from a closed one.
+        return self.raw
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self.raw.isolation_level
+
+    @isolation_level.setter
+    def isolation_level(self, value: str | None) -> None:
+        # SQLAlchemy sets None (autocommit) or "" (the default: a transaction begun by a write).
+        self.raw.isolation_level = cast(Any, value)
+
+    async def run(self, sql: str, call: Callable[[], object]) -> None:
+        """``call`` (which executes ``sql``) with this process's write turn held first when it
+        may write, retried while another process holds the database."""
+        if not self._has_turn and not _is_read(sql):
+            await self._turns.take(self._busy_seconds)
+            self._has_turn = True
+        try:
+            await self._retry_busy(call)
+        finally:
+            self._give_back_when_done()
+
+    async def _retry_busy(self, call: Callable[[], object]) -> None:
+        deadline = time.monotonic() + self._busy_seconds
+        pause = _BUSY_FIRST_PAUSE
+        while True:
+            try:
+                call()
+                return
+            except sqlite3.OperationalError as error:
+                if not _is_busy(error) or time.monotonic() + pause > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _BUSY_LONGEST_PAUSE)
+
+    def _give_back_when_done(self) -> None:
+        if self._has_turn and not self.raw.in_transaction:
+            self._has_turn = False
+            self._turns.give_back()
+
+    def cursor(self) -> Cursor:
+        return Cursor(self)
+
+    async def execute(self, sql: str, parameters: Any = ()) -> Cursor:
+        cursor = Cursor(self)
+        return await cursor.execute(sql, parameters)
+
+    async def commit(self) -> None:
+        try:
+            await self._retry_busy(self.raw.commit)
+        finally:
+            self._give_back_when_done()
+
+    async def rollback(self) -> None:
+        try:
+            self.raw.rollback()
+        finally:
+            self._give_back_when_done()
+
+    async def create_function(self, *args: Any, **kwargs: Any) -> None:
+        self.raw.create_function(*args, **kwargs)
+
+    async def close(self) -> None:
+        try:
+            self.raw.close()
+        finally:
+            if self._has_turn:
+                self._has_turn = False
+                self._turns.give_back()
+
+    def stop(self) -> None:
+        """Close at once (SQLAlchemy's ``terminate`` outside the loop)."""
+        self.raw.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def connector(
+    path: str, *, turns: WriteTurns, busy_seconds: float, pragmas: Sequence[str] = ()
+) -> Callable[[], Any]:
+    """An ``async_creator`` for ``create_async_engine``: each call opens one connection to
+    ``path``, runs ``pragmas`` and sets SQLite's own busy wait to none (this driver waits)."""
+
+    async def connect() -> Connection:
+        raw = sqlite3.connect(path, check_same_thread=False)
+        for pragma in pragmas:
+            raw.execute(pragma)
+        raw.execute("PRAGMA busy_timeout=0")
+        return Connection(raw, turns, busy_seconds)
+
+    return connect
