@@ -12,8 +12,13 @@ from starlette.responses import JSONResponse, Response
 
 from rostra.api import DOMAIN_ROUTERS
 from rostra.core.errors import NotFound, install_error_handlers
+from rostra.core.routing import (
+    ADMISSION_STATE,
+    AdmittedRoute,
+    LeanRoute,
+    takes_only_request_and_path,
+)
 from rostra.core.schemas import IdPath
-from rostra.core.routing import ADMISSION_STATE, AdmittedRoute, LeanRoute, takes_only_request_and_path
 from rostra.system.router import router as system_router
 
 router = APIRouter(route_class=AdmittedRoute)

@@ -7,11 +7,13 @@ work succeeds and roll back when it raises. Services only flush.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import json
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
     Connection,
     DateTime,
@@ -74,6 +76,30 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect: Any, coltype: Any) -> Callable[[Any], Any] | None:
+        """Where the database gives text (SQLite), one step from it to an aware time: the
+        generic chain (parse, then ``process_result_value``) was a third of a 20-row page."""
+        parse = self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype)
+        if parse is None:
+            return super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            parsed = cast(datetime, parse(value))  # naive: SQLite stores UTC, no offset
+            return parsed.replace(tzinfo=UTC)
+
+        return process
+
+
+def read_json(text: str | bytes) -> Any:
+    """A JSON column's value: orjson reads it several times faster than ``json``; what orjson
+    refuses (an integer past 64 bits, NaN) ``json`` still reads."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
 
 async def take_write_turn(session: AsyncSession, entity: type[Base]) -> None:
     """On SQLite, take the database's one write lock now, before reading the rows a write will
@@ -105,9 +131,12 @@ def make_engine(settings: Settings) -> AsyncEngine:
             busy_seconds=SQLITE_BUSY_SECONDS,
             pragmas=SQLITE_PRAGMAS,
         )
-        return create_async_engine(settings.database_url, async_creator=connect)
+        return create_async_engine(
+            settings.database_url, async_creator=connect, json_deserializer=read_json
+        )
     return create_async_engine(
         settings.database_url,
+        json_deserializer=read_json,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
         pool_pre_ping=True,
@@ -119,7 +148,7 @@ def make_read_engine(settings: Settings) -> Engine | None:
     path = settings.sqlite_path()
     if path is None:
         return None
-    engine = create_engine(f"sqlite:///{path}")
+    engine = create_engine(f"sqlite:///{path}", json_deserializer=read_json)
 
     def read_only(dbapi_connection: Any, _: object) -> None:
         dbapi_connection.execute("PRAGMA query_only=ON")

@@ -305,17 +305,12 @@ def _keyset_after(sort_col: Any, id_col: Any, order: str) -> ColumnElement[bool]
     return and_(sort_col >= value, or_(sort_col > value, and_(sort_col == value, id_col > last_id)))
 
 
-def _link(request: Request, **changes: Any) -> str:
-    query = {k: v for k, v in request.query_params.items() if k not in ("offset", "page", "cursor")}
-    query.update({k: v for k, v in changes.items() if v is not None})
-    return f"<{request.url.replace(query=urlencode(query))}>"
-
-
 CountQuery = Callable[[Sequence[ColumnElement[bool]]], Select[Any]]
 """Given a list's filter clauses, a select of the one number ``total`` is: a domain that knows a
 cheaper way to count its rows than counting the list's query passes one to ``paginate``."""
 
 
+@lru_cache(maxsize=512)
 def _count_of(query: Select[Any]) -> Select[Any]:
     return select(func.count()).select_from(query.order_by(None).subquery())
 
@@ -347,27 +342,27 @@ async def paginate(
     ``total`` rides along in the page's query as an uncorrelated scalar subquery
     (computed once), so a counted page costs one round trip; only a page past the end counts
     apart."""
-    sort_col = spec.sort_columns[params.sort]
     if params.where:
+        # Filters are new clause objects on every request: their statements are built afresh.
         query = query.where(*params.where)
+        build_page, count_rows = _page_query.__wrapped__, _count_of.__wrapped__
+    else:
+        build_page, count_rows = _page_query, _count_of
     total_query = None
     if params.include_total:
-        total_query = count(params.where) if count is not None else _count_of(query)
-    if params.order == "desc":
-        page_query = query.order_by(sort_col.desc(), spec.id_column.desc())
-    else:
-        page_query = query.order_by(sort_col.asc(), spec.id_column.asc())
-    bound: dict[str, Any] = {}
+        total_query = count(params.where) if count is not None else count_rows(query)
+    page_query = build_page(
+        query,
+        spec.sort_columns[params.sort],
+        spec.id_column,
+        params.order,
+        keyset=params.cursor is not None,
+        total_query=total_query,
+    )
+    bound: dict[str, Any] = {_LIMIT: params.limit + 1, _OFFSET: params.offset}
     if params.cursor is not None:
-        page_query = page_query.where(_keyset_after(sort_col, spec.id_column, params.order))
-        bound = {_AFTER_VALUE: params.cursor[0], _AFTER_ID: params.cursor[1]}
-    elif params.offset:
-        page_query = page_query.offset(params.offset)
-    if total_query is not None:
-        page_query = page_query.add_columns(
-            total_query.correlate(None).scalar_subquery().label("rostra_total")
-        )
-    rows = list(await _rows(source, page_query.limit(params.limit + 1), bound))
+        bound.update({_AFTER_VALUE: params.cursor[0], _AFTER_ID: params.cursor[1], _OFFSET: 0})
+    rows = list(await _rows(source, page_query, bound))
     total = None
     if total_query is not None:
         total = int(rows[0][-1]) if rows else int((await _rows(source, total_query, {}))[0][0])
@@ -379,13 +374,44 @@ async def paginate(
     next_cursor = None
     if has_more and items:
         last = items[-1]
-        sort_value = getattr(last, sort_col.key)
+        sort_value = getattr(last, spec.sort_columns[params.sort].key)
         next_cursor = codec.encode(params.sort, params.order, sort_value, last.id)
 
     pagination, links = _pagination_and_links(request, params, total, has_more, next_cursor)
     body = b",".join(_json_of(render(item)) for item in items)
     content = b'{"data":[' + body + b'],"pagination":' + orjson.dumps(pagination) + b"}"
     return Response(content, headers={"Link": ", ".join(links)}, media_type="application/json")
+
+
+_LIMIT = "rostra_limit"
+_OFFSET = "rostra_offset"
+
+
+@lru_cache(maxsize=512)
+def _page_query(
+    query: Select[Any],
+    sort_col: Any,
+    id_col: Any,
+    order: str,
+    *,
+    keyset: bool,
+    total_query: Select[Any] | None,
+) -> Select[Any]:
+    """The page's statement, its limit, offset and cursor position bound at execution. Built
+    once for the objects it is built from: a domain that passes the same query (and count)
+    each time, as the project list does, skips both building it and SQLAlchemy's walk of a new
+    statement for its cache key (about as costly as a small page's query on SQLite)."""
+    if order == "desc":
+        page_query = query.order_by(sort_col.desc(), id_col.desc())
+    else:
+        page_query = query.order_by(sort_col.asc(), id_col.asc())
+    if keyset:
+        page_query = page_query.where(_keyset_after(sort_col, id_col, order))
+    if total_query is not None:
+        page_query = page_query.add_columns(
+            total_query.correlate(None).scalar_subquery().label("rostra_total")
+        )
+    return page_query.limit(bindparam(_LIMIT)).offset(bindparam(_OFFSET))
 
 
 def _json_of(item: BaseModel | bytes) -> bytes:
@@ -402,9 +428,17 @@ def _pagination_and_links(
     """The mode's pagination object (section 5) and its RFC 8288 links; ``first`` is always
     there, so every list answers a Link header."""
     links: list[str] = []
+    # The request's own address and parameters, with the position replaced in each link.
+    base = str(request.url).partition("?")[0]
+    kept = [
+        (name, value)
+        for name, value in request.query_params.multi_items()
+        if name not in ("offset", "page", "cursor")
+    ]
 
     def link(rel: str, **changes: Any) -> None:
-        links.append(f'{_link(request, **changes)}; rel="{rel}"')
+        query = urlencode([*kept, *((k, v) for k, v in changes.items() if v is not None)])
+        links.append(f'<{base}?{query}>; rel="{rel}"')
 
     if params.mode == "cursor":
         pagination: dict[str, Any] = {

@@ -38,7 +38,13 @@ def _is_read(sql: str) -> bool:
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
-    return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    """Whether waiting may help: another connection holds the database. Not a transaction
+    whose snapshot another connection's commit made stale (``SQLITE_BUSY_SNAPSHOT``): it can
+    only roll back."""
+    code: int = getattr(error, "sqlite_errorcode", 0)
+    if code == sqlite3.SQLITE_BUSY_SNAPSHOT:
+        return False
+    return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 class WriteTurns:

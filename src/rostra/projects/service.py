@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from functools import lru_cache
 from typing import Any
 
@@ -143,8 +142,8 @@ PROJECT_COLUMNS = (
 )
 """What ``to_out`` and ``project_json`` read."""
 _SETTINGS_DEFAULTS = ProjectSettings().model_dump()
-RFC3339_UTC = "%Y-%m-%dT%H:%M:%SZ"
-"""How ``core.schemas.Timestamp`` writes a UTC time."""
+_UTC_TIMES = orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS
+"""orjson writes a UTC time as ``core.schemas.Timestamp`` does (whole seconds, ``Z``)."""
 _SEEN_BY_ANYONE = PROJECTS.visibility == Visibility.PUBLIC
 _SEEN_SIGNED_IN = PROJECTS.visibility.in_((Visibility.PUBLIC, Visibility.INTERNAL))
 _SHAPES_PER_PROCESS = 1024
@@ -166,9 +165,10 @@ def project_json(project: Any, *, livemode: bool) -> bytes:
             "status": project.status,
             "settings": {key: settings.get(key, v) for key, v in _SETTINGS_DEFAULTS.items()},
             "owner_id": project.owner_id,
-            "created_at": project.created_at.astimezone(UTC).strftime(RFC3339_UTC),
-            "updated_at": project.updated_at.astimezone(UTC).strftime(RFC3339_UTC),
-        }
+            "created_at": project.created_at,
+            "updated_at": project.updated_at,
+        },
+        option=_UTC_TIMES,
     )
 
 
@@ -214,6 +214,8 @@ def _member_list(user_id: int) -> Select[Any]:
 
 _ANONYMOUS_LIST = select(*PROJECT_COLUMNS).where(_SEEN_BY_ANYONE)
 _ADMIN_LIST = select(*PROJECT_COLUMNS)
+_ADMIN_TOTAL = select(func.count()).select_from(Project.__table__)
+_ANONYMOUS_TOTAL = _ADMIN_TOTAL.where(_SEEN_BY_ANYONE)
 
 
 def count_visible(principal: Principal | None) -> CountQuery:
@@ -227,8 +229,9 @@ def count_visible(principal: Principal | None) -> CountQuery:
 
     def count(where: Sequence[ColumnElement[bool]]) -> Select[Any]:
         if principal is None or principal.is_admin:
-            rows = select(func.count()).select_from(Project.__table__)
-            return rows.where(visible_clause(principal), *where)
+            if not where:
+                return _ANONYMOUS_TOTAL if principal is None else _ADMIN_TOTAL
+            return _ADMIN_TOTAL.where(visible_clause(principal), *where)
         if not where:
             return _member_total(principal.user_id)
         return _member_total_query(principal.user_id, tuple(where))

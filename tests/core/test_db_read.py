@@ -1,0 +1,41 @@
+"""``Database.read``: a read outside any transaction sees what is committed, never a session's
+pending work, and gives the same typed values as a session."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from rostra.core.db import Database
+from rostra.projects.models import Project
+from rostra.projects.service import PROJECT_COLUMNS, PROJECTS
+from tests.factories import make_project, make_user
+
+
+async def test_read_sees_commits_and_not_pending_work(app: FastAPI) -> None:
+    db: Database = app.state.db
+    owner = await make_user(app)
+    project = await make_project(app, owner, settings={"auto_deploy": True})
+    query = select(*PROJECT_COLUMNS).where(PROJECTS.owner_id == owner.id).order_by(PROJECTS.id)
+
+    (row,) = await db.read(query)
+    assert (row.id, row.name, row.owner_id) == (project.id, project.name, owner.id)
+    assert row.settings == {"auto_deploy": True, "notifications": True}
+    assert row.created_at == project.created_at
+    assert row.created_at.tzinfo is UTC
+
+    async with db.session_scope() as session:
+        session.add(
+            Project(
+                name="pending",
+                settings={"auto_deploy": False, "notifications": False},
+                owner_id=owner.id,
+                created_at=project.created_at,
+                updated_at=project.created_at,
+            )
+        )
+        await session.flush()
+        assert [r.name for r in await db.read(query)] == [project.name]
+    assert [r.name for r in await db.read(query)] == [project.name, "pending"]

@@ -1,0 +1,70 @@
+"""``SegmentRouter`` answers as the flat router of the same routes does, under a mount too."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount
+
+from rostra.core.errors import install_error_handlers
+from rostra.core.routing import SegmentRouter
+
+routes = APIRouter()
+
+
+@routes.get("/things")
+async def list_things(request: Request) -> Response:
+    return JSONResponse({"route": "list", "link": str(request.url_for("get_thing", thing_id=3))})
+
+
+@routes.get("/things/{thing_id}")
+async def get_thing(request: Request, thing_id: int) -> Response:
+    return JSONResponse({"route": "get", "thing_id": thing_id})
+
+
+@routes.get("/other/things/{thing_id}")
+async def other_thing(request: Request, thing_id: int) -> Response:
+    return JSONResponse({"route": "other", "thing_id": thing_id})
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.router.routes.append(Mount("/api", app=SegmentRouter(list(routes.routes))))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+async def test_each_segment_reaches_its_routes(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/api/things/7")).json() == {"route": "get", "thing_id": 7}
+    assert (await client.get("/api/other/things/7")).json() == {"route": "other", "thing_id": 7}
+    listed = await client.get("/api/things")
+    assert listed.json() == {"route": "list", "link": "http://test/api/things/3"}
+
+
+async def test_misses_answer_as_a_flat_router_does(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/api/things/7")).status_code == 405
+    for path in ("/api/nothing", "/api/{x}", "/api/", "/api/things/7/more"):
+        missing = await client.get(path)
+        assert missing.status_code == 404, path
+        assert missing.json()["error"]["code"] == "RESOURCE_NOT_FOUND"
+    slash = await client.get("/api/things/", follow_redirects=False)
+    assert slash.status_code == 307
+    assert slash.headers["location"] == "http://test/api/things"
+
+
+def test_a_route_must_begin_with_a_literal_segment() -> None:
+    odd = APIRouter()
+
+    @odd.get("/{anything}")
+    async def anything(request: Request) -> Response:
+        return Response()
+
+    with pytest.raises(ValueError, match="literal"):
+        SegmentRouter(list(odd.routes))
