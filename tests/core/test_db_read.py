@@ -3,10 +3,11 @@ pending work, and gives the same typed values as a session."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC
 
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from rostra.core.db import Database
 from rostra.projects.models import Project
@@ -39,3 +40,27 @@ async def test_read_sees_commits_and_not_pending_work(app: FastAPI) -> None:
         await session.flush()
         assert [r.name for r in await db.read(query)] == [project.name]
     assert [r.name for r in await db.read(query)] == [project.name, "pending"]
+
+
+async def test_a_long_read_leaves_the_loop_free(app: FastAPI) -> None:
+    db: Database = app.state.db
+    count = text(
+        "SELECT (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c"
+        " WHERE x < 2000000) SELECT count(*) FROM c)"
+    )
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0)
+    try:
+        rows = await db.read(count)
+    finally:
+        ticker.cancel()
+    assert [tuple(row) for row in rows] == [(2_000_000,)]
+    assert ticks >= 5  # SQLite: interrupted on the loop, read again on a worker thread

@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 from rostra.lib import inline_sqlite
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -150,3 +154,72 @@ async def test_a_stale_snapshot_fails_at_once(path: str) -> None:
     await connection.rollback()
     await connection.close()
     other.close()
+
+
+LONG_READ = (
+    "SELECT (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000)"
+    " SELECT count(*) FROM c)"
+)
+"""A read that takes SQLite a good part of a second."""
+
+
+async def _ticks_during(work: Coroutine[Any, Any, T]) -> tuple[T, int]:
+    """``work``'s result, and how often a 5 ms ticker ran on the loop meanwhile."""
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0)
+    try:
+        result = await work
+    finally:
+        ticker.cancel()
+    return result, ticks
+
+
+async def test_a_long_read_moves_off_the_loop(path: str) -> None:
+    connect = inline_sqlite.connector(
+        path,
+        turns=inline_sqlite.WriteTurns(),
+        busy_seconds=5,
+        budget=inline_sqlite.LoopBudget(0.02),
+    )
+    connection: inline_sqlite.Connection = await connect()
+
+    async def read() -> list[Any]:
+        cursor = await connection.execute(LONG_READ)
+        return await cursor.fetchall()
+
+    rows, ticks = await _ticks_during(read())
+    assert rows == [(2_000_000,)]
+    assert ticks >= 5  # the loop ran on while a worker thread read
+    short = await connection.execute("SELECT count(*) FROM notes")
+    assert await short.fetchall() == [(0,)]
+    await connection.close()
+
+
+async def test_a_long_read_in_a_transaction_stays_on_its_connection(path: str) -> None:
+    connect = inline_sqlite.connector(
+        path,
+        turns=inline_sqlite.WriteTurns(),
+        busy_seconds=5,
+        budget=inline_sqlite.LoopBudget(0.02),
+    )
+    connection: inline_sqlite.Connection = await connect()
+    await connection.cursor().execute("INSERT INTO notes (text) VALUES ('uncommitted')")
+
+    async def read() -> list[Any]:
+        # Only this connection sees its own uncommitted row: the read cannot move.
+        cursor = await connection.execute(f"SELECT count(*), {LONG_READ[7:]} FROM notes")
+        return await cursor.fetchall()
+
+    rows, ticks = await _ticks_during(read())
+    assert rows == [(1, 2_000_000)]
+    assert ticks <= 1
+    await connection.rollback()
+    await connection.close()

@@ -28,6 +28,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -116,6 +117,10 @@ async def take_write_turn(session: AsyncSession, entity: type[Base]) -> None:
 SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL")
 SQLITE_BUSY_SECONDS = 10.0
 """How long a statement waits for another process's write to finish before it fails."""
+SQLITE_LOOP_SECONDS = 0.02
+"""How long a read outside any transaction may hold the event loop before it moves to a
+worker thread (lib/inline_sqlite.py). A page of a million rows takes a few milliseconds; a
+deep offset into them most of a second."""
 
 
 def make_engine(settings: Settings) -> AsyncEngine:
@@ -129,6 +134,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
             str(path) if path is not None else ":memory:",
             turns=inline_sqlite.WriteTurns(),
             busy_seconds=SQLITE_BUSY_SECONDS,
+            budget=inline_sqlite.LoopBudget(SQLITE_LOOP_SECONDS) if path is not None else None,
             pragmas=SQLITE_PRAGMAS,
         )
         return create_async_engine(
@@ -143,8 +149,9 @@ def make_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def make_read_engine(settings: Settings) -> Engine | None:
-    """For a SQLite file, a plain (synchronous) engine for ``Database.read``; None otherwise."""
+def make_read_engine(settings: Settings, budget: inline_sqlite.LoopBudget) -> Engine | None:
+    """For a SQLite file, a plain (synchronous) engine for ``Database.read``, its connections
+    watched by ``budget``; None otherwise."""
     path = settings.sqlite_path()
     if path is None:
         return None
@@ -153,6 +160,7 @@ def make_read_engine(settings: Settings) -> Engine | None:
     def read_only(dbapi_connection: Any, _: object) -> None:
         dbapi_connection.execute("PRAGMA query_only=ON")
         dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_READ_BUSY_MS}")
+        budget.watch(dbapi_connection)
 
     event.listen(engine, "connect", read_only)
     return engine
@@ -215,7 +223,8 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.engine = make_engine(settings)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._read_engine = make_read_engine(settings)
+        self._read_budget = inline_sqlite.LoopBudget(SQLITE_LOOP_SECONDS)
+        self._read_engine = make_read_engine(settings, self._read_budget)
         self._read_connection: Connection | None = None
         self.caches = Caches(settings.auth_cache_seconds)
         self.notifications = Notifications()
@@ -243,17 +252,30 @@ class Database:
 
         On a SQLite file it runs on one plain connection on the event loop's own thread: an
         indexed read takes microseconds there, against about 60 through the async engine and
-        300 through a session (bench/README.md). Elsewhere it runs on a pooled connection.
+        300 through a session (bench/README.md); one that runs past ``SQLITE_LOOP_SECONDS``
+        is interrupted and runs again on a worker thread. Elsewhere it runs on a pooled
+        connection.
         """
-        if self._read_engine is None:
+        engine = self._read_engine
+        if engine is None:
             async with self.engine.connect() as connection:
                 return (await connection.execute(statement, params)).all()
         if self._read_connection is None:
-            self._read_connection = self._read_engine.connect()
+            self._read_connection = engine.connect()
         try:
-            return self._read_connection.execute(statement, params).all()
+            with self._read_budget.running():
+                return self._read_connection.execute(statement, params).all()
+        except OperationalError as error:
+            if not inline_sqlite.interrupted(error.orig):
+                raise
         finally:
             self._read_connection.rollback()
+
+        def read_apart() -> Sequence[Row[Any]]:
+            with engine.connect() as connection:
+                return connection.execute(statement, params).all()
+
+        return await asyncio.to_thread(read_apart)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

@@ -14,23 +14,30 @@ Running inline asks two things of it that a thread did for free:
   inside SQLite. Against other processes (a ``rostra worker``, the CLI) SQLite is told not to
   wait at all (``busy_timeout`` 0), and a busy database is retried here with ``asyncio.sleep``,
   up to ``busy_seconds``, so the loop keeps serving meanwhile.
-- **Short statements.** A statement holds the loop while it runs. Rostra's statements walk
-  indexes and stop after a page; a long one (a deep offset into a million rows) delays the
-  other requests of its process by its own time.
+- **Short holds of the loop.** A statement holds the loop while it runs. Rostra's statements
+  walk indexes and stop after a page, but a deep offset into a million rows takes most of a
+  second. A read outside any transaction gets a budget (``LoopBudget``): past it, SQLite
+  interrupts it and it runs again on a worker thread with a connection of its own, where it
+  holds nothing but that thread. A write, or a read inside a transaction, cannot move to
+  another connection and runs to its end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self, cast
 
 _BUSY_FIRST_PAUSE = 0.001
 _BUSY_LONGEST_PAUSE = 0.05
 _READ_PREFIXES = ("SELECT", "PRAGMA", "EXPLAIN")
+_PROGRESS_STEPS = 10_000
+"""SQLite virtual-machine steps between two looks at the budget (a small read takes fewer)."""
 
 
 def _is_read(sql: str) -> bool:
@@ -45,6 +52,48 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
     if code == sqlite3.SQLITE_BUSY_SNAPSHOT:
         return False
     return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def interrupted(error: BaseException | None) -> bool:
+    """Whether ``error`` is SQLite stopping a statement that ran past its ``LoopBudget``."""
+    return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT
+
+
+class LoopBudget:
+    """How long one statement may hold the event loop's thread: a progress handler on each
+    connection it ``watch``es interrupts a statement ``running`` on that thread past it.
+    Statements on other threads are never interrupted."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._deadline = 0.0
+        self._thread = 0
+
+    def watch(self, raw: sqlite3.Connection) -> None:
+        raw.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
+
+    def _past_deadline(self) -> int:
+        return int(self._thread == threading.get_ident() and time.monotonic() > self._deadline)
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        self._deadline = time.monotonic() + self.seconds
+        self._thread = threading.get_ident()
+        try:
+            yield
+        finally:
+            self._thread = 0
+
+
+def read_apart(path: str, sql: str, parameters: Any) -> tuple[Any, list[Any]]:
+    """``sql`` (a read) on a connection of its own: for a worker thread."""
+    raw = sqlite3.connect(path)
+    try:
+        raw.execute("PRAGMA query_only=ON")
+        cursor = raw.execute(sql, parameters)
+        return cursor.description, cursor.fetchall()
+    finally:
+        raw.close()
 
 
 class WriteTurns:
@@ -67,11 +116,15 @@ class WriteTurns:
 
 
 class Cursor:
-    """The part of ``aiosqlite.Cursor`` that SQLAlchemy calls."""
+    """The part of ``aiosqlite.Cursor`` that SQLAlchemy calls. A read outside any transaction
+    is fetched whole when it runs (SQLAlchemy fetches everything at once anyway), within the
+    loop's budget or else on a worker thread."""
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self._cursor = connection.raw.cursor()
+        self._description: Any = None
+        self._fetched: list[Any] | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -81,7 +134,7 @@ class Cursor:
 
     @property
     def description(self) -> Any:
-        return self._cursor.description
+        return self._description
 
     @property
     def rowcount(self) -> int:
@@ -100,22 +153,50 @@ class Cursor:
         self._cursor.arraysize = value
 
     async def execute(self, sql: str, parameters: Any = ()) -> Self:
-        await self._connection.run(sql, lambda: self._cursor.execute(sql, parameters))
+        connection = self._connection
+        self._fetched = None
+        if not connection.may_move(sql):
+            await connection.run(sql, lambda: self._cursor.execute(sql, parameters))
+            self._description = self._cursor.description
+            return self
+        try:
+            await connection.run(sql, lambda: self._fetch_within_budget(sql, parameters))
+        except sqlite3.OperationalError as error:
+            if not interrupted(error):
+                raise
+            self._description, self._fetched = await connection.read_apart(sql, parameters)
         return self
+
+    def _fetch_within_budget(self, sql: str, parameters: Any) -> None:
+        with self._connection.budget.running():
+            self._cursor.execute(sql, parameters)
+            self._fetched = self._cursor.fetchall()
+        self._description = self._cursor.description
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> Self:
         rows = list(parameters)  # retried whole on a busy database, so kept
+        self._fetched = None
         await self._connection.run(sql, lambda: self._cursor.executemany(sql, rows))
+        self._description = self._cursor.description
         return self
 
     async def fetchone(self) -> Any:
-        return self._cursor.fetchone()
+        if self._fetched is None:
+            return self._cursor.fetchone()
+        return self._fetched.pop(0) if self._fetched else None
 
     async def fetchmany(self, size: int | None = None) -> list[Any]:
-        return self._cursor.fetchmany(size if size is not None else self._cursor.arraysize)
+        count = size if size is not None else self._cursor.arraysize
+        if self._fetched is None:
+            return self._cursor.fetchmany(count)
+        taken, self._fetched = self._fetched[:count], self._fetched[count:]
+        return taken
 
     async def fetchall(self) -> list[Any]:
-        return self._cursor.fetchall()
+        if self._fetched is None:
+            return self._cursor.fetchall()
+        taken, self._fetched = self._fetched, []
+        return taken
 
     async def close(self) -> None:
         self._cursor.close()
@@ -125,11 +206,31 @@ class Connection:
     """The part of ``aiosqlite.Connection`` that SQLAlchemy calls, over one ``sqlite3``
     connection used only from the event loop's thread."""
 
-    def __init__(self, raw: sqlite3.Connection, turns: WriteTurns, busy_seconds: float) -> None:
+    def __init__(
+        self,
+        raw: sqlite3.Connection,
+        *,
+        path: str,
+        turns: WriteTurns,
+        busy_seconds: float,
+        budget: LoopBudget | None,
+    ) -> None:
         self.raw = raw
+        self.budget = budget or LoopBudget(float("inf"))
+        self._path = path
+        self._movable = budget is not None
         self._turns = turns
         self._busy_seconds = busy_seconds
         self._has_turn = False
+        self.budget.watch(raw)
+
+    def may_move(self, sql: str) -> bool:
+        """Whether ``sql`` could run on another connection as well: a read outside any
+        transaction, on a database other connections can open (a file)."""
+        return self._movable and not self.raw.in_transaction and _is_read(sql)
+
+    async def read_apart(self, sql: str, parameters: Any) -> tuple[Any, list[Any]]:
+        return await asyncio.to_thread(read_apart, self._path, sql, parameters)
 
     @property
     def _connection(self) -> sqlite3.Connection:
@@ -221,16 +322,23 @@ class Connection:
 
 
 def connector(
-    path: str, *, turns: WriteTurns, busy_seconds: float, pragmas: Sequence[str] = ()
+    path: str,
+    *,
+    turns: WriteTurns,
+    busy_seconds: float,
+    budget: LoopBudget | None = None,
+    pragmas: Sequence[str] = (),
 ) -> Callable[[], Any]:
     """An ``async_creator`` for ``create_async_engine``: each call opens one connection to
-    ``path``, runs ``pragmas`` and sets SQLite's own busy wait to none (this driver waits)."""
+    ``path``, runs ``pragmas`` and sets SQLite's own busy wait to none (this driver waits).
+    With a ``budget``, a read outside any transaction that runs past it moves to a thread
+    (``path`` must then be a file)."""
 
     async def connect() -> Connection:
         raw = sqlite3.connect(path, check_same_thread=False)
         for pragma in pragmas:
             raw.execute(pragma)
         raw.execute("PRAGMA busy_timeout=0")
-        return Connection(raw, turns, busy_seconds)
+        return Connection(raw, path=path, turns=turns, busy_seconds=busy_seconds, budget=budget)
 
     return connect

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -150,23 +151,33 @@ _SHAPES_PER_PROCESS = 1024
 """Signed-in callers whose list statements are kept built (SQL shapes, no data: never stale)."""
 
 
-def project_json(project: Any, *, livemode: bool) -> bytes:
+_PROJECT_FIELDS = attrgetter(*(column.key for column in PROJECT_COLUMNS))
+
+
+def project_json(project: Project | Row[Any], *, livemode: bool) -> bytes:
     """``to_out(project)`` as JSON, byte for byte, without building the model: a list of 20
-    costs a fifth of what validating and serializing 20 ``ProjectOut`` does. Times are UTC
-    (``UTCDateTime``) written as ``Timestamp`` writes them; a test holds the two equal."""
-    settings = project.settings or {}
+    costs a fifth of what validating and serializing 20 ``ProjectOut`` does. ``project`` is an
+    entity or a row that begins with ``PROJECT_COLUMNS`` (a row's values are taken in one step,
+    not field by field). Times are UTC (``UTCDateTime``) written as ``Timestamp`` writes them;
+    a test holds the two equal."""
+    if isinstance(project, Row):
+        values = tuple(project)[: len(PROJECT_COLUMNS)]
+    else:
+        values = _PROJECT_FIELDS(project)
+    id_, name, description, visibility, status, settings, owner_id, created, updated = values
+    settings = settings or {}
     return orjson.dumps(
         {
             "livemode": livemode,
-            "id": project.id,
-            "name": project.name,
-            "description": project.description,
-            "visibility": project.visibility,
-            "status": project.status,
+            "id": id_,
+            "name": name,
+            "description": description,
+            "visibility": visibility,
+            "status": status,
             "settings": {key: settings.get(key, v) for key, v in _SETTINGS_DEFAULTS.items()},
-            "owner_id": project.owner_id,
-            "created_at": project.created_at,
-            "updated_at": project.updated_at,
+            "owner_id": owner_id,
+            "created_at": created,
+            "updated_at": updated,
         },
         option=_UTC_TIMES,
     )
