@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlencode
 
@@ -88,6 +88,7 @@ class ListSpec:
     search_columns: Sequence[Any] = ()
     created_column: Any = None
 
+    @cached_property
     def allowed_params(self) -> frozenset[str]:
         names = set(COMMON_PARAMS) | set(self.filters)
         if self.search_columns:
@@ -202,7 +203,7 @@ class CursorCodec:
 
 def parse_list_params(request: Request, spec: ListSpec, codec: CursorCodec) -> ListParams:
     params = request.query_params
-    allowed = spec.allowed_params()
+    allowed = spec.allowed_params
     for name in params:
         if name not in allowed:
             raise Invalid.field(name, "Unknown query parameter")
@@ -270,7 +271,7 @@ def parse_list_params(request: Request, spec: ListSpec, codec: CursorCodec) -> L
             except ValueError as exc:
                 raise Invalid.field(name, str(exc)) from None
             column = spec.created_column
-            assert column is not None  # allowed_params() admits these only with a column
+            assert column is not None  # allowed_params admits these only with a column
             where.append(column > moment if op == "gt" else column < moment)
 
     return ListParams(

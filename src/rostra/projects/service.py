@@ -146,7 +146,11 @@ _SETTINGS_DEFAULTS = ProjectSettings().model_dump()
 _UTC_TIMES = orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS
 """orjson writes a UTC time as ``core.schemas.Timestamp`` does (whole seconds, ``Z``)."""
 _SEEN_BY_ANYONE = PROJECTS.visibility == Visibility.PUBLIC
-_SEEN_SIGNED_IN = PROJECTS.visibility.in_((Visibility.PUBLIC, Visibility.INTERNAL))
+# Two comparisons rather than IN (...): SQLAlchemy expands an IN list's parameters again on
+# every execution.
+_SEEN_SIGNED_IN = or_(
+    PROJECTS.visibility == Visibility.PUBLIC, PROJECTS.visibility == Visibility.INTERNAL
+)
 _SHAPES_PER_PROCESS = 1024
 """Signed-in callers whose list statements are kept built (SQL shapes, no data: never stale)."""
 
