@@ -7,7 +7,7 @@ window is in the IETF ``RateLimit-Policy`` and ``RateLimit`` fields (draft-ietf-
 ratelimit-headers) and in GET /usage. A caller with no limit at all gets no fields.
 
 This runs on every counted response, so it is written for speed: one pass over the decision's
-numbers, bytes formatted from parts each window renders once, raw ASGI pairs.
+numbers, bytes formatted into templates each policy renders once, raw ASGI pairs.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def rate_limit_headers(policy: Policy, decision: Decision) -> RawHeaders:
     if policy_field is None:
         return []
     now = decision.now_ms
-    items = []
+    values: list[int] = []  # (remaining, seconds) of each limited window, for the RateLimit field
     # Ranked by (does not block, requests left, -reset): blocking windows first (False sorts
     # before True), then fewest left, then latest reset.
     nearest: tuple[bool, int, int] | None = None
@@ -35,7 +35,7 @@ def rate_limit_headers(policy: Policy, decision: Decision) -> RawHeaders:
             continue
         window_left = window_limit - used if used < window_limit else 0
         wait = (ends - now + 999) // 1000  # whole seconds, rounded up
-        items.append(window.rate_limit_item % (window_left, wait if wait > 0 else 0))
+        values += (window_left, wait if wait > 0 else 0)
         rank = (not window.blocks, window_left, -ends)
         if nearest is None or rank < nearest:
             nearest = rank
@@ -43,7 +43,7 @@ def rate_limit_headers(policy: Policy, decision: Decision) -> RawHeaders:
     return [
         (b"x-ratelimit-limit", limit),
         (b"x-ratelimit-remaining", b"%d" % left),
-        (b"x-ratelimit-reset", b"%d" % -(-resets_at // 1000)),
+        (b"x-ratelimit-reset", b"%d" % ((resets_at + 999) // 1000)),
         (b"ratelimit-policy", policy_field),
-        (b"ratelimit", b", ".join(items)),
+        (b"ratelimit", policy.rate_limit_field % tuple(values)),
     ]

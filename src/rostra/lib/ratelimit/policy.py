@@ -45,12 +45,15 @@ class Policy:
     windows: tuple[Window, ...]
     policy_field: bytes | None = field(init=False, compare=False)
     """The ``RateLimit-Policy`` field value, rendered once (None: nothing is limited)."""
+    rate_limit_field: bytes = field(init=False, compare=False)
+    """The ``RateLimit`` field value, to be filled with (remaining, seconds) of each window
+    that has a limit, in order."""
 
     def __post_init__(self) -> None:
-        items = [
-            f'"{w.name}";q={w.limit};w={w.seconds}' for w in self.windows if w.limit is not None
-        ]
+        limited = [w for w in self.windows if w.limit is not None]
+        items = [f'"{w.name}";q={w.limit};w={w.seconds}' for w in limited]
         object.__setattr__(self, "policy_field", ", ".join(items).encode() or None)
+        object.__setattr__(self, "rate_limit_field", b", ".join(w.rate_limit_item for w in limited))
 
 
 @dataclass(slots=True)

@@ -18,7 +18,6 @@ import asyncio
 import hashlib
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from redis.asyncio import Redis
@@ -141,6 +140,8 @@ return reply
 
 PACKED_KEYS_KEPT = 10_000
 """Callers whose packed keys are kept (all are dropped when this many are)."""
+POLICIES_KEPT = 256
+"""Policies whose packed script arguments are kept (likewise)."""
 
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 
@@ -215,6 +216,7 @@ class RedisStore:
         self._connection: AbstractConnection | None = None
         self._period = ("", 0)  # (billing period, ms at which it ends)
         self._packed_keys: dict[str, bytes] = {}
+        self._hit_args: dict[int, tuple[Policy, bytes, int]] = {}
 
     def _keys(self, key: str, period: str) -> bytes:
         """The caller's two keys in Redis's wire format."""
@@ -349,8 +351,18 @@ class RedisStore:
             await connection.disconnect()
             await self.pool.release(connection)
 
+    def _policy_args(self, policy: Policy) -> tuple[bytes, int]:
+        """``_hit_args``, kept per policy object: policies are few and immutable, and looking
+        one up by identity costs less than hashing it (a dataclass hashes field by field)."""
+        known = self._hit_args.get(id(policy))
+        if known is None or known[0] is not policy:
+            if len(self._hit_args) >= POLICIES_KEPT:  # overrides re-read make new objects
+                self._hit_args.clear()
+            known = self._hit_args[id(policy)] = (policy, *_hit_args(policy))
+        return known[1], known[2]
+
     async def hit(self, key: str, policy: Policy) -> Decision:
-        args, count = _hit_args(policy)
+        args, count = self._policy_args(policy)
         reply = await self._run(_HIT, key, None, args, count)
         # {allowed, now, overage, used_1, ends_1, ...}: Lua's numbers arrive as ints.
         return Decision(
@@ -396,10 +408,8 @@ async def _reply(connection: AbstractConnection) -> Any:
         return exc
 
 
-@lru_cache(maxsize=256)
 def _hit_args(policy: Policy) -> tuple[bytes, int]:
-    """A request's part of HIT_SCRIPT's ARGV for a policy, packed, and how many values
-    (policies are few and immutable)."""
+    """A request's part of HIT_SCRIPT's ARGV for a policy, packed, and how many values."""
     args: list[object] = [len(policy.windows)]
     for window in policy.windows:
         limit = -1 if window.limit is None else window.limit
