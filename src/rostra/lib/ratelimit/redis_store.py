@@ -1,10 +1,11 @@
-"""The Redis store: counters shared by every process and host, one round trip per request.
+"""The Redis store: counters shared by every process and host, one round trip per batch.
 
 The check of both windows and the counting in both happen in one Lua script, so Redis runs them
 as one step: however many processes ask at once, no more requests are admitted than the
 limits allow. The script takes the time from Redis itself, so hosts whose clocks disagree
-still share the same windows. A caller's counters live in one hash (one key, hash-tagged so
-the script's keys share a Redis Cluster slot) that expires when its longest window ends.
+still share the same windows. A caller's counters live in one hash (one key) that expires when
+its longest window ends. One script call counts every request of a batch, whoever the callers
+are, so the store needs one Redis server (a primary), not a Redis Cluster.
 
 Every batch of calls is bounded by ``timeout_seconds`` (here rather than by the client's
 socket timeout, which on Python 3.11 costs a task per command). When Redis does not answer in
@@ -191,11 +192,14 @@ class RedisStore:
 
     A call made while a batch is on its way waits for it and then leaves with every other call
     made meanwhile, in one write; under load that is one write and one wake-up for many
-    requests instead of one each. Each call is still one EVALSHA, which Redis runs as one
-    step, so batching changes the cost, not the counting. The commands are written in Redis's
-    wire format here, from parts prepared once per policy, on a connection held from the
-    client's pool: redis-py's per-command packing, pipeline and pool bookkeeping cost more
-    than the rest of the limiter put together.
+    requests instead of one each. Every hit of a batch goes in one EVALSHA of HIT_SCRIPT, which
+    Redis runs as one step counting the requests in order, so batching changes the cost, not
+    the counting; its one reply (parsed by hiredis when installed) answers them all, where a
+    reply per request cost redis-py's read path once each. A refund or a peek is an EVALSHA of
+    its own in the same write. The commands are written in Redis's wire format here, from
+    parts prepared once per policy and caller, on a connection held from the client's pool:
+    redis-py's per-command packing, pipeline and pool bookkeeping cost more than the rest of
+    the limiter put together.
     """
 
     def __init__(
