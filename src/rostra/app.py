@@ -35,7 +35,7 @@ from rostra.idempotency.middleware import IdempotencyMiddleware
 from rostra.idempotency.store import IdempotencyStore
 from rostra.legacy.envelope import LegacyEnvelopeMiddleware
 from rostra.lib.passwords import BoundedPasswordHasher, PasswordHasherBusy
-from rostra.ratelimit.deps import count_request
+from rostra.ratelimit.deps import rate_limit_admission
 from rostra.ratelimit.limiter import RateLimiter
 from rostra.system.health import HealthChecker
 from rostra.webhooks.jobs import queue_depth
@@ -96,7 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         concurrency=settings.password_hash_concurrency, queue=settings.password_hash_queue
     )
     app.state.rate_limiter = RateLimiter.from_settings(settings, db, redis, metrics)
-    setattr(app.state, ADMISSION_STATE, count_request)
+    admit = rate_limit_admission(app.state.rate_limiter)
+    setattr(app.state, ADMISSION_STATE, admit)
     app.state.health = HealthChecker(
         {"database": db.ping, "redis": redis.ping if redis is not None else None},
         settings.health_cache_seconds,
@@ -116,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         IdempotencyMiddleware,
         store=IdempotencyStore(db, settings.signing_key()),
-        admit=count_request,
+        admit=admit,
     )
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes

@@ -117,6 +117,16 @@ async def test_concurrent_hits_admit_exactly_the_limit(store: RateLimitStore) ->
     assert used((await store.peek("user:5", policy)).states) == [100, 100]
 
 
+async def test_a_callers_counts_follow_it_to_a_new_policy(store: RateLimitStore) -> None:
+    """A plan change keeps what the caller spent in the windows both policies name."""
+    for _ in range(2):
+        await store.hit("user:9", FREE)
+    moved = await store.hit("user:9", PRO)
+    assert moved.allowed
+    assert used(moved.states) == [3, 3]
+    assert used((await store.peek("user:9", FREE)).states) == [3, 3]
+
+
 async def test_memory_windows_start_again_after_they_end(clock: FakeClock) -> None:
     store = MemoryStore(clock=clock)
     for _ in range(3):
@@ -170,6 +180,40 @@ async def test_redis_refund_leaves_a_newer_window_alone(
     await store.hit("user:1", short)
     await store.refund("user:1", old)
     assert used((await store.peek("user:1", short)).states) == [1]
+
+
+async def test_redis_counts_a_batch_of_hits_in_one_call(
+    redis_client: Redis, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hits made together leave as one script call, whose one reply answers each of them;
+    the callers in it are still counted apart and exactly."""
+    store = RedisStore(redis_client, prefix=key_prefix)
+    await store.hit("user:0", FREE)  # connected, script loaded
+    written: list[int] = []
+    exchange = store._exchange_packed
+
+    async def counted_exchange(commands: list[bytes]) -> list[object]:
+        written.append(len(commands))
+        return await exchange(commands)
+
+    monkeypatch.setattr(store, "_exchange_packed", counted_exchange)
+    decisions = await asyncio.gather(*(store.hit(f"user:{i % 3}", FREE) for i in range(12)))
+    assert written == [1]
+    by_caller = [[d.allowed for d in decisions[i::3]] for i in range(3)]
+    assert by_caller == [[True, True, False, False]] + [[True, True, True, False]] * 2
+    assert used(decisions[-1].states) == [3, 3]
+
+
+async def test_redis_loads_its_scripts_again_after_a_flush(
+    redis_client: Redis, key_prefix: str
+) -> None:
+    store = RedisStore(redis_client, prefix=key_prefix)
+    await store.hit("user:1", FREE)
+    await redis_client.script_flush()
+    hit, usage = await asyncio.gather(store.hit("user:1", FREE), store.peek("user:1", FREE))
+    assert hit.allowed
+    assert used(hit.states) == [2, 2]
+    assert used(usage.states) == [2, 2]
 
 
 async def test_redis_keys_expire_with_the_longest_window(

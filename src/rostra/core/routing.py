@@ -1,7 +1,7 @@
 """The route classes: the app's admission check on every domain route, and a direct path for
 the routes that take nothing but the request.
 
-Admission is the rate-limit count (``rostra.ratelimit.deps.count_request``, installed by
+Admission is the rate-limit count (``rostra.ratelimit.deps.rate_limit_admission``, installed by
 ``create_app`` as ``app.state.admit``). It used to be a router-level FastAPI dependency; as part
 of the route's handler it costs one call instead of a node of dependency resolution on every
 request, and it still runs before the route's own dependencies, so a request with a bad

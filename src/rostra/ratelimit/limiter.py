@@ -17,7 +17,7 @@ import structlog
 from prometheus_client import Counter
 from redis.asyncio import Redis
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.types import Scope
+from starlette.types import Message, Scope
 
 from rostra.core.config import Settings
 from rostra.core.db import Database
@@ -37,6 +37,7 @@ from rostra.lib.ratelimit import (
     client_address,
     client_key,
     parse_networks,
+    rate_limit_headers,
 )
 from rostra.ratelimit import service
 
@@ -117,11 +118,24 @@ class RateLimitMetrics:
 
 @dataclass(slots=True)
 class Counted:
-    """One request as the limiter counted it; enough to refund it and to write its fields."""
+    """One request as the limiter counted it; enough to refund it and to write its fields.
+
+    ``add_fields`` is the request's response-start hook (``core.middleware``): the fields are
+    added when the response starts, whatever it is (a 404, a 429, a 500); a 304 is refunded
+    there first, so it costs nothing.
+    """
 
     key: str
     policy: Policy
     decision: Decision
+    limiter: RateLimiter
+    refund_not_modified: bool = True
+
+    async def add_fields(self, message: Message) -> None:
+        decision = self.decision
+        if self.refund_not_modified and message["status"] == 304 and decision.allowed:
+            decision = await self.limiter.refund(self)
+        message["headers"].extend(rate_limit_headers(self.policy, decision))
 
 
 class RateLimiter:
@@ -211,7 +225,7 @@ class RateLimiter:
             self.metrics.refusals.labels(policy.name).inc()
         elif decision.overage:
             self.metrics.overage.labels(policy.name).inc()
-        return Counted(key, policy, decision)
+        return Counted(key, policy, decision, self)
 
     @staticmethod
     def refusal(counted: Counted) -> RateLimited:
@@ -237,7 +251,7 @@ class RateLimiter:
             usage = await self.store.peek(key, policy)
         except StoreUnavailable as exc:
             raise ServiceUnavailable("The rate-limit store is unavailable") from exc
-        return Counted(key, policy, Decision(True, usage.states, usage.now_ms)), usage
+        return Counted(key, policy, usage.decision(), self, refund_not_modified=False), usage
 
     def _store_failed(self, exc: StoreUnavailable) -> None:
         """Count every failure, log one line per interval, then admit or refuse as configured."""

@@ -54,7 +54,7 @@ async def get_usage(
     if principal is not None and not principal.allows("read", "usage"):
         raise Forbidden("This credential lacks the 'usage:read' or 'read' scope")
     counted, usage = await limiter.usage(request.scope, principal)
-    show_rate_limit(request, limiter, counted, refund_not_modified=False)
+    show_rate_limit(request, counted)
     body = service.usage_out(
         usage,
         policy=counted.policy,

@@ -10,18 +10,42 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from rostra.lib.ratelimit.policy import Decision, Policy, Usage, WindowState
+from rostra.lib.ratelimit.policy import Decision, Policy, Usage, Window, WindowState
 from rostra.lib.ratelimit.store import billing_period
 
 SWEEP_INTERVAL_MS = 60_000
+
+
+class _Counters:
+    """One caller's windows: ``used[i]`` and ``ends[i]`` (ms) belong to ``windows[i]``.
+
+    Laid out as the caller's policy is, so a request walks them by position; a window that has
+    ended (``ends[i] <= now``) counts as not yet started.
+    """
+
+    __slots__ = ("ends", "used", "windows")
+
+    def __init__(self, windows: tuple[Window, ...], used: list[int], ends: list[int]) -> None:
+        self.windows = windows
+        self.used = used
+        self.ends = ends
+
+    def laid_out_for(self, windows: tuple[Window, ...]) -> _Counters:
+        """The same counts for another policy (the caller's plan changed): by window name."""
+        names = [window.name for window in self.windows]
+        used, ends = [], []
+        for window in windows:
+            i = names.index(window.name) if window.name in names else -1
+            used.append(self.used[i] if i >= 0 else 0)
+            ends.append(self.ends[i] if i >= 0 else 0)
+        return _Counters(windows, used, ends)
 
 
 class MemoryStore:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         """Seconds since the Unix epoch; tests pass a fake one."""
-        # caller -> window name -> [used, resets_at_ms]
-        self._counters: dict[str, dict[str, list[int]]] = {}
+        self._counters: dict[str, _Counters] = {}
         # (caller, period) -> requests over a non-blocking limit
         self._overage: dict[tuple[str, str], int] = {}
         self._next_sweep_ms = 0
@@ -29,50 +53,73 @@ class MemoryStore:
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
 
+    def _new_layout(
+        self, key: str, counters: _Counters | None, windows: tuple[Window, ...]
+    ) -> _Counters:
+        """The caller's counters laid out for ``windows``: a new caller, or a new policy."""
+        if counters is None:
+            counters = _Counters(windows, [0] * len(windows), [0] * len(windows))
+        else:
+            counters = counters.laid_out_for(windows)
+        self._counters[key] = counters
+        return counters
+
     async def hit(self, key: str, policy: Policy) -> Decision:
-        now = self._now_ms()
+        now = int(self.clock() * 1000)
         if now >= self._next_sweep_ms:
             self._sweep(now)
-        counters = self._counters.get(key)
-        if counters is None:
-            counters = self._counters[key] = {}
         windows = policy.windows
-        current: list[list[int]] = []
-        allowed = True
-        for window in windows:
-            counter = counters.get(window.name)
-            if counter is None or counter[1] <= now:
-                counter = [0, now + window.seconds * 1000]
-            current.append(counter)
-            limit = window.limit
-            if limit is not None and window.blocks and counter[0] >= limit:
-                allowed = False
+        counters = self._counters.get(key)
+        if counters is None or counters.windows is not windows:
+            counters = self._new_layout(key, counters, windows)
+        used, ends = counters.used, counters.ends
+        for i, window in enumerate(windows):
+            refuses_at = window.refuses_at
+            if refuses_at is not None and used[i] >= refuses_at and ends[i] > now:
+                return self._refusal(windows, used, ends, now)
         overage = 0
-        if allowed:
-            for window, counter in zip(windows, current, strict=True):
-                counter[0] += 1
-                counters[window.name] = counter
-                limit = window.limit
-                if limit is not None and not window.blocks and counter[0] > limit:
-                    overage = 1
-            if overage:
-                period = (key, billing_period(now))
-                self._overage[period] = self._overage.get(period, 0) + 1
-        states = tuple(
-            [
-                WindowState(window, counter[0], counter[1])
-                for window, counter in zip(windows, current, strict=True)
-            ]
+        for i, window in enumerate(windows):
+            if ends[i] > now:
+                used[i] += 1
+            else:
+                used[i] = 1
+                ends[i] = now + window.seconds * 1000
+            limit = window.limit
+            if limit is not None and not window.blocks and used[i] > limit:
+                overage = 1
+        if overage:
+            period = (key, billing_period(now))
+            self._overage[period] = self._overage.get(period, 0) + 1
+        return Decision(True, windows, tuple(used), tuple(ends), now, overage)
+
+    @staticmethod
+    def _refusal(
+        windows: tuple[Window, ...], used: list[int], ends: list[int], now: int
+    ) -> Decision:
+        """A refused request counts nowhere, and starts no window that has ended."""
+        started = [end > now for end in ends]
+        return Decision(
+            False,
+            windows,
+            tuple(n if on else 0 for n, on in zip(used, started, strict=True)),
+            tuple(
+                end if on else now + window.seconds * 1000
+                for window, end, on in zip(windows, ends, started, strict=True)
+            ),
+            now,
         )
-        return Decision(allowed, states, now, overage)
 
     async def refund(self, key: str, decision: Decision) -> None:
-        counters = self._counters.get(key, {})
-        for state in decision.states:
-            counter = counters.get(state.window.name)
-            # Only the window the request was counted in: a newer one never saw it.
-            if counter is not None and counter[1] == state.resets_at_ms and counter[0] > 0:
-                counter[0] -= 1
+        counters = self._counters.get(key)
+        if counters is not None:
+            names = [window.name for window in counters.windows]
+            for window, ends in zip(decision.windows, decision.resets_at_ms, strict=True):
+                if window.name not in names:
+                    continue
+                i = names.index(window.name)
+                # Only the window the request was counted in: a newer one never saw it.
+                if counters.ends[i] == ends and counters.used[i] > 0:
+                    counters.used[i] -= 1
         if decision.overage:
             period = (key, billing_period(decision.now_ms))
             if self._overage.get(period, 0) > 0:
@@ -80,14 +127,15 @@ class MemoryStore:
 
     async def peek(self, key: str, policy: Policy) -> Usage:
         now = self._now_ms()
-        counters = self._counters.get(key, {})
+        counters = self._counters.get(key)
+        if counters is not None:
+            counters = counters.laid_out_for(policy.windows)
         states = []
-        for window in policy.windows:
-            counter = counters.get(window.name)
-            if counter is None or counter[1] <= now:
+        for i, window in enumerate(policy.windows):
+            if counters is None or counters.ends[i] <= now:
                 states.append(WindowState(window, 0, now + window.seconds * 1000))
             else:
-                states.append(WindowState(window, counter[0], counter[1]))
+                states.append(WindowState(window, counters.used[i], counters.ends[i]))
         period = billing_period(now)
         return Usage(tuple(states), now, period, self._overage.get((key, period), 0))
 
@@ -95,9 +143,7 @@ class MemoryStore:
         """Forget callers whose windows have all ended, and past periods' overage."""
         self._next_sweep_ms = now + SWEEP_INTERVAL_MS
         ended = [
-            key
-            for key, counters in self._counters.items()
-            if all(counter[1] <= now for counter in counters.values())
+            key for key, counters in self._counters.items() if max(counters.ends, default=0) <= now
         ]
         for key in ended:
             del self._counters[key]

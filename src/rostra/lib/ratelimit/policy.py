@@ -26,10 +26,16 @@ class Window:
     """False: going over the limit is admitted and counted as overage."""
     rate_limit_item: bytes = field(init=False, compare=False)
     """This window's item of the ``RateLimit`` field, to be filled with (remaining, seconds)."""
+    limit_field: bytes = field(init=False, compare=False)
+    """The limit as an ``X-RateLimit-Limit`` value (when there is one)."""
+    refuses_at: int | None = field(init=False, compare=False)
+    """The count at which this window refuses; None when it never does."""
 
     def __post_init__(self) -> None:
         item = f'"{self.name.replace("%", "%%")}";r=%d;t=%d'.encode()
         object.__setattr__(self, "rate_limit_item", item)
+        object.__setattr__(self, "limit_field", b"%d" % (self.limit or 0))
+        object.__setattr__(self, "refuses_at", self.limit if self.blocks else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +45,15 @@ class Policy:
     windows: tuple[Window, ...]
     policy_field: bytes | None = field(init=False, compare=False)
     """The ``RateLimit-Policy`` field value, rendered once (None: nothing is limited)."""
+    rate_limit_field: bytes = field(init=False, compare=False)
+    """The ``RateLimit`` field value, to be filled with (remaining, seconds) of each window
+    that has a limit, in order."""
 
     def __post_init__(self) -> None:
-        items = [
-            f'"{w.name}";q={w.limit};w={w.seconds}' for w in self.windows if w.limit is not None
-        ]
+        limited = [w for w in self.windows if w.limit is not None]
+        items = [f'"{w.name}";q={w.limit};w={w.seconds}' for w in limited]
         object.__setattr__(self, "policy_field", ", ".join(items).encode() or None)
-
-
-# WindowState and Decision are made for every request: plain slotted classes, since a frozen
-# dataclass's __init__ costs several times more. Nothing changes them once made.
+        object.__setattr__(self, "rate_limit_field", b", ".join(w.rate_limit_item for w in limited))
 
 
 @dataclass(slots=True)
@@ -73,17 +78,32 @@ class WindowState:
     @property
     def full(self) -> bool:
         """Whether this window refuses the next request."""
-        limit = self.window.limit
-        return self.window.blocks and limit is not None and self.used >= limit
+        limit = self.window.refuses_at
+        return limit is not None and self.used >= limit
 
 
 @dataclass(slots=True)
 class Decision:
+    """What one counted request found, window by window (``windows``, ``used`` and
+    ``resets_at_ms`` run in parallel).
+
+    One is made for every request, so it holds plain numbers rather than a ``WindowState`` per
+    window; ``states`` makes those when they are wanted (a refusal, /usage, tests).
+    """
+
     allowed: bool
-    states: tuple[WindowState, ...]
+    windows: tuple[Window, ...]
+    used: tuple[int, ...]
+    """Requests counted in each window (after this one, when it was admitted)."""
+    resets_at_ms: tuple[int, ...]
+    """When each window ends; a window not yet started ends ``seconds`` after now."""
     now_ms: int
     overage: int = 0
     """1 when this admitted request went over a non-blocking limit, else 0."""
+
+    @property
+    def states(self) -> tuple[WindowState, ...]:
+        return tuple(map(WindowState, self.windows, self.used, self.resets_at_ms))
 
     def retry_after(self) -> int:
         """Whole seconds until every window that refused this request has room again."""
@@ -94,10 +114,8 @@ class Decision:
         """The same decision as if the request had never been counted."""
         if not self.allowed:
             return self
-        states = tuple(
-            WindowState(s.window, max(0, s.used - 1), s.resets_at_ms) for s in self.states
-        )
-        return Decision(True, states, self.now_ms)
+        used = tuple(max(0, n - 1) for n in self.used)
+        return Decision(True, self.windows, used, self.resets_at_ms, self.now_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +127,14 @@ class Usage:
     period: str
     """The billing period the overage total belongs to: the UTC month, ``YYYY-MM``."""
     period_overage: int
+
+    def decision(self) -> Decision:
+        """The windows as a request that was admitted without being counted would see them."""
+        states = self.states
+        return Decision(
+            True,
+            tuple(s.window for s in states),
+            tuple(s.used for s in states),
+            tuple(s.resets_at_ms for s in states),
+            self.now_ms,
+        )

@@ -1,10 +1,11 @@
-"""The Redis store: counters shared by every process and host, one round trip per request.
+"""The Redis store: counters shared by every process and host, one round trip per batch.
 
 The check of both windows and the counting in both happen in one Lua script, so Redis runs them
 as one step: however many processes ask at once, no more requests are admitted than the
 limits allow. The script takes the time from Redis itself, so hosts whose clocks disagree
-still share the same windows. A caller's counters live in one hash (one key, hash-tagged so
-the script's keys share a Redis Cluster slot) that expires when its longest window ends.
+still share the same windows. A caller's counters live in one hash (one key) that expires when
+its longest window ends. One script call counts every request of a batch, whoever the callers
+are, so the store needs one Redis server (a primary), not a Redis Cluster.
 
 Every batch of calls is bounded by ``timeout_seconds`` (here rather than by the client's
 socket timeout, which on Python 3.11 costs a task per command). When Redis does not answer in
@@ -18,7 +19,6 @@ import asyncio
 import hashlib
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from redis.asyncio import Redis
@@ -37,69 +37,80 @@ local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 """
 
-# KEYS[1]: the caller's counters, a hash of "<window>:n" (used) and "<window>:e" (ends, ms).
-# KEYS[2]: the caller's overage counter for the billing period.
-# ARGV[1]: seconds to keep the overage counter; then per window, four values:
-#          name, seconds, limit (-1: unlimited), blocks (1 or 0).
-# Returns {allowed, now, overage, used_1, ends_1, used_2, ends_2, ...}.
+# One call counts every request of a batch, in order, as one step (see RedisStore).
+# KEYS: per request, two: the caller's counters, a hash of "<window>:n" (used) and "<window>:e"
+#       (ends, ms), and the caller's overage counter for the billing period.
+# ARGV[1]: seconds to keep an overage counter; then per request: the number of windows, then
+#          per window four values: name, seconds, limit (-1: unlimited), blocks (1 or 0).
+# Returns per request {allowed, now, overage, used_1, ends_1, used_2, ends_2, ...}.
 HIT_SCRIPT = (
     """
 if redis.replicate_commands then redis.replicate_commands() end
 """
     + _NOW_MS
     + """
-local windows = (#ARGV - 1) / 4
-local fields = {}
-for i = 1, windows do
-  fields[2 * i - 1] = ARGV[4 * i - 2] .. ':n'
-  fields[2 * i] = ARGV[4 * i - 2] .. ':e'
-end
-local stored = redis.call('HMGET', KEYS[1], unpack(fields))
-local used, ends = {}, {}
-local allowed = 1
-for i = 1, windows do
-  local limit = tonumber(ARGV[4 * i])
-  local ends_at = tonumber(stored[2 * i])
-  if ends_at == nil or ends_at <= now then
-    used[i] = 0
-    ends[i] = now + tonumber(ARGV[4 * i - 1]) * 1000
-  else
-    used[i] = tonumber(stored[2 * i - 1]) or 0
-    ends[i] = ends_at
-  end
-  if ARGV[4 * i + 1] == '1' and limit >= 0 and used[i] >= limit then allowed = 0 end
-end
-local overage = 0
-if allowed == 1 then
-  local updates = {}
-  local last_end = 0
+local replies = {}
+local a = 2
+for c = 1, #KEYS / 2 do
+  local counters = KEYS[2 * c - 1]
+  local windows = tonumber(ARGV[a])
+  local fields = {}
   for i = 1, windows do
-    local limit = tonumber(ARGV[4 * i])
-    used[i] = used[i] + 1
-    updates[4 * i - 3] = fields[2 * i - 1]
-    updates[4 * i - 2] = used[i]
-    updates[4 * i - 1] = fields[2 * i]
-    updates[4 * i] = ends[i]
-    if ends[i] > last_end then last_end = ends[i] end
-    if ARGV[4 * i + 1] == '0' and limit >= 0 and used[i] > limit then overage = 1 end
+    fields[2 * i - 1] = ARGV[a + 4 * i - 3] .. ':n'
+    fields[2 * i] = ARGV[a + 4 * i - 3] .. ':e'
   end
-  redis.call('HSET', KEYS[1], unpack(updates))
-  redis.call('PEXPIREAT', KEYS[1], last_end)
-  if overage == 1 then
-    redis.call('INCR', KEYS[2])
-    redis.call('EXPIRE', KEYS[2], ARGV[1])
+  local stored = redis.call('HMGET', counters, unpack(fields))
+  local used, ends = {}, {}
+  local allowed = 1
+  for i = 1, windows do
+    local w = a + 4 * i - 3
+    local limit = tonumber(ARGV[w + 2])
+    local ends_at = tonumber(stored[2 * i])
+    if ends_at == nil or ends_at <= now then
+      used[i] = 0
+      ends[i] = now + tonumber(ARGV[w + 1]) * 1000
+    else
+      used[i] = tonumber(stored[2 * i - 1]) or 0
+      ends[i] = ends_at
+    end
+    if ARGV[w + 3] == '1' and limit >= 0 and used[i] >= limit then allowed = 0 end
   end
+  local overage = 0
+  if allowed == 1 then
+    local updates = {}
+    local last_end = 0
+    for i = 1, windows do
+      local w = a + 4 * i - 3
+      local limit = tonumber(ARGV[w + 2])
+      used[i] = used[i] + 1
+      updates[4 * i - 3] = fields[2 * i - 1]
+      updates[4 * i - 2] = used[i]
+      updates[4 * i - 1] = fields[2 * i]
+      updates[4 * i] = ends[i]
+      if ends[i] > last_end then last_end = ends[i] end
+      if ARGV[w + 3] == '0' and limit >= 0 and used[i] > limit then overage = 1 end
+    end
+    redis.call('HSET', counters, unpack(updates))
+    redis.call('PEXPIREAT', counters, last_end)
+    if overage == 1 then
+      redis.call('INCR', KEYS[2 * c])
+      redis.call('EXPIRE', KEYS[2 * c], ARGV[1])
+    end
+  end
+  local reply = {allowed, now, overage}
+  for i = 1, windows do
+    reply[#reply + 1] = used[i]
+    reply[#reply + 1] = ends[i]
+  end
+  replies[c] = reply
+  a = a + 1 + 4 * windows
 end
-local reply = {allowed, now, overage}
-for i = 1, windows do
-  reply[#reply + 1] = used[i]
-  reply[#reply + 1] = ends[i]
-end
-return reply
+return replies
 """
 )
 
-# KEYS as for HIT_SCRIPT. ARGV[1]: overage to take back (1 or 0); then per window: name, ends.
+# KEYS: the caller's counters and overage counter, as for one request of HIT_SCRIPT.
+# ARGV[1]: overage to take back (1 or 0); then per window: name, ends.
 # Only the window the request was counted in gives it back: a newer one never saw it.
 REFUND_SCRIPT = """
 for i = 2, #ARGV, 2 do
@@ -114,7 +125,7 @@ end
 return 1
 """
 
-# KEYS as for HIT_SCRIPT. ARGV: window names. Returns {now, overage, used_1, ends_1, ...}.
+# KEYS as for REFUND_SCRIPT. ARGV: window names. Returns {now, overage, used_1, ends_1, ...}.
 PEEK_SCRIPT = (
     _NOW_MS
     + """
@@ -127,6 +138,11 @@ end
 return reply
 """
 )
+
+PACKED_KEYS_KEPT = 10_000
+"""Callers whose packed keys are kept (all are dropped when this many are)."""
+POLICIES_KEPT = 256
+"""Policies whose packed script arguments are kept (likewise)."""
 
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 
@@ -147,23 +163,28 @@ def _script(source: str) -> _Script:
 
 
 _HIT, _REFUND, _PEEK = _script(HIT_SCRIPT), _script(REFUND_SCRIPT), _script(PEEK_SCRIPT)
+_OVERAGE_KEEP = _bulk(OVERAGE_KEEP_SECONDS)
 
 
 @dataclass(slots=True)
 class _Call:
     script: _Script
-    keys_and_args: bytes
-    """The EVALSHA command after the script's id, in Redis's wire format (RESP)."""
-    length: int
-    """How many parts that is."""
-    reply: asyncio.Future[list[int]]
+    key: str
+    period: str | None
+    """Billing period of the overage counter; None: the current one when the batch is sent."""
+    args: bytes
+    """The call's ARGV in Redis's wire format (RESP); for a hit, its part of the batch's."""
+    arg_count: int
+    reply: asyncio.Future[Any]
 
-    def packed(self) -> bytes:
-        return b"*%d\r\n$7\r\nEVALSHA\r\n%s%s" % (
-            self.length + 2,
-            _bulk(self.script.sha),
-            self.keys_and_args,
-        )
+
+@dataclass(slots=True)
+class _Command:
+    """One EVALSHA on the wire: every hit of a batch, or one other call."""
+
+    script: _Script
+    calls: list[_Call]
+    packed: bytes
 
 
 class RedisStore:
@@ -171,11 +192,14 @@ class RedisStore:
 
     A call made while a batch is on its way waits for it and then leaves with every other call
     made meanwhile, in one write; under load that is one write and one wake-up for many
-    requests instead of one each. Each call is still one EVALSHA, which Redis runs as one
-    step, so batching changes the cost, not the counting. The commands are written in Redis's
-    wire format here, from parts prepared once per policy, on a connection held from the
-    client's pool: redis-py's per-command packing, pipeline and pool bookkeeping cost more
-    than the rest of the limiter put together.
+    requests instead of one each. Every hit of a batch goes in one EVALSHA of HIT_SCRIPT, which
+    Redis runs as one step counting the requests in order, so batching changes the cost, not
+    the counting; its one reply (parsed by hiredis when installed) answers them all, where a
+    reply per request cost redis-py's read path once each. A refund or a peek is an EVALSHA of
+    its own in the same write. The commands are written in Redis's wire format here, from
+    parts prepared once per policy and caller, on a connection held from the client's pool:
+    redis-py's per-command packing, pipeline and pool bookkeeping cost more than the rest of
+    the limiter put together.
     """
 
     def __init__(
@@ -195,29 +219,48 @@ class RedisStore:
         self._sender: asyncio.Task[None] | None = None
         self._connection: AbstractConnection | None = None
         self._period = ("", 0)  # (billing period, ms at which it ends)
+        self._packed_keys: dict[str, bytes] = {}
+        self._hit_args: dict[int, tuple[Policy, bytes, int]] = {}
 
     def _keys(self, key: str, period: str) -> bytes:
+        """The caller's two keys in Redis's wire format."""
         counters = f"{self.prefix}{{{key}}}"
-        return b"$1\r\n2\r\n" + _bulk(counters) + _bulk(f"{counters}:overage:{period}")
+        return _bulk(counters) + _bulk(f"{counters}:overage:{period}")
+
+    def _current_keys(self, key: str, period: str) -> bytes:
+        """``_keys`` for the current period, kept per caller: most requests come from callers
+        seen moments ago."""
+        keys = self._packed_keys.get(key)
+        if keys is None:
+            if len(self._packed_keys) >= PACKED_KEYS_KEPT:
+                self._packed_keys.clear()
+            keys = self._packed_keys[key] = self._keys(key, period)
+        return keys
 
     def _current_period(self) -> str:
         now = _now_ms()
         period, ends = self._period
         if now >= ends:
-            period = billing_period(now)
+            new_period = billing_period(now)
+            if new_period != period:
+                self._packed_keys.clear()
             # Re-checked each minute: cheap, and right at the turn of the month.
-            self._period = (period, now - now % 60_000 + 60_000)
+            self._period = (new_period, now - now % 60_000 + 60_000)
+            period = new_period
         return period
 
-    async def _run(self, script: _Script, keys: bytes, args: bytes, arg_count: int) -> list[int]:
+    async def _run(
+        self, script: _Script, key: str, period: str | None, args: bytes, arg_count: int
+    ) -> list[int]:
         """One call; its time is bounded by the batch it goes in (see ``_send``)."""
         if time.monotonic() < self._resting_until:
             raise StoreUnavailable("Redis failed moments ago; not asked again yet")
-        call = _Call(script, keys + args, 3 + arg_count, asyncio.get_running_loop().create_future())
-        self._queue.append(call)
+        reply = asyncio.get_running_loop().create_future()
+        self._queue.append(_Call(script, key, period, args, arg_count, reply))
         if self._sender is None:
             self._sender = asyncio.create_task(self._send_all())
-        return await call.reply
+        result: list[int] = await reply
+        return result
 
     async def _send_all(self) -> None:
         batch: list[_Call] = []
@@ -235,36 +278,57 @@ class RedisStore:
         finally:
             self._sender = None
 
+    def _commands(self, batch: list[_Call]) -> list[_Command]:
+        """Every hit of the batch in one EVALSHA (first), then one per other call."""
+        period = self._current_period()
+        hits = [call for call in batch if call.script is _HIT]
+        commands = []
+        if hits:
+            parts = [_bulk(2 * len(hits))]
+            parts += [self._current_keys(call.key, period) for call in hits]
+            parts.append(_OVERAGE_KEEP)
+            parts += [call.args for call in hits]
+            length = 4 + 2 * len(hits) + sum(call.arg_count for call in hits)
+            commands.append(_Command(_HIT, hits, _evalsha(_HIT, length, b"".join(parts))))
+        for call in batch:
+            if call.script is not _HIT:
+                keys = self._keys(call.key, call.period or period)
+                packed = _evalsha(
+                    call.script, 5 + call.arg_count, b"$1\r\n2\r\n" + keys + call.args
+                )
+                commands.append(_Command(call.script, [call], packed))
+        return commands
+
     async def _send(self, batch: list[_Call]) -> None:
         if time.monotonic() < self._resting_until:
             _fail(batch, StoreUnavailable("Redis failed moments ago; not asked again yet"))
             return
+        commands = self._commands(batch)
         try:
             async with asyncio.timeout(self.timeout_seconds):
-                replies = await self._exchange(batch)
+                replies = await self._exchange_packed([c.packed for c in commands])
                 missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
                 if missing:  # Redis restarted or flushed its scripts: load them, ask again
-                    again = [batch[i] for i in missing]
+                    again = [commands[i] for i in missing]
                     loads = [b"*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n" + _bulk(c.script.source)
                              for c in again]  # fmt: skip
                     await self._exchange_packed(loads)
-                    for i, reply in zip(missing, await self._exchange(again), strict=True):
+                    answers = await self._exchange_packed([c.packed for c in again])
+                    for i, reply in zip(missing, answers, strict=True):
                         replies[i] = reply
         except _FAILURES as exc:
             await self._drop_connection()
             self._resting_until = time.monotonic() + self.cooldown_seconds
             _fail(batch, StoreUnavailable(f"Redis did not answer: {exc!r}"))
             return
-        for call, reply in zip(batch, replies, strict=True):
-            if call.reply.done():
-                continue
+        for command, reply in zip(commands, replies, strict=True):
             if isinstance(reply, Exception):
-                call.reply.set_exception(StoreUnavailable(f"Redis refused the call: {reply!r}"))
-            else:
-                call.reply.set_result(reply)
-
-    async def _exchange(self, batch: list[_Call]) -> list[Any]:
-        return await self._exchange_packed([call.packed() for call in batch])
+                _fail(command.calls, StoreUnavailable(f"Redis refused the call: {reply!r}"))
+                continue
+            answers = reply if command.script is _HIT else [reply]
+            for call, answer in zip(command.calls, answers, strict=True):
+                if not call.reply.done():
+                    call.reply.set_result(answer)
 
     async def _exchange_packed(self, commands: list[bytes]) -> list[Any]:
         """Write the commands at once and read their replies in order; an error reply takes
@@ -291,28 +355,40 @@ class RedisStore:
             await connection.disconnect()
             await self.pool.release(connection)
 
+    def _policy_args(self, policy: Policy) -> tuple[bytes, int]:
+        """``_hit_args``, kept per policy object: policies are few and immutable, and looking
+        one up by identity costs less than hashing it (a dataclass hashes field by field)."""
+        known = self._hit_args.get(id(policy))
+        if known is None or known[0] is not policy:
+            if len(self._hit_args) >= POLICIES_KEPT:  # overrides re-read make new objects
+                self._hit_args.clear()
+            known = self._hit_args[id(policy)] = (policy, *_hit_args(policy))
+        return known[1], known[2]
+
     async def hit(self, key: str, policy: Policy) -> Decision:
-        args, count = _hit_args(policy)
-        reply = await self._run(_HIT, self._keys(key, self._current_period()), args, count)
-        allowed, now, overage = reply[0], reply[1], reply[2]
-        states = tuple(
-            WindowState(window, int(reply[3 + 2 * i]), int(reply[4 + 2 * i]))
-            for i, window in enumerate(policy.windows)
+        args, count = self._policy_args(policy)
+        reply = await self._run(_HIT, key, None, args, count)
+        # {allowed, now, overage, used_1, ends_1, ...}: Lua's numbers arrive as ints.
+        return Decision(
+            reply[0] == 1,
+            policy.windows,
+            tuple(reply[3::2]),
+            tuple(reply[4::2]),
+            reply[1],
+            reply[2],
         )
-        return Decision(allowed == 1, states, int(now), int(overage))
 
     async def refund(self, key: str, decision: Decision) -> None:
         args: list[object] = [decision.overage]
         for state in decision.states:
             args += [state.window.name, state.resets_at_ms]
-        keys = self._keys(key, billing_period(decision.now_ms))
-        await self._run(_REFUND, keys, b"".join(map(_bulk, args)), len(args))
+        period = billing_period(decision.now_ms)
+        await self._run(_REFUND, key, period, b"".join(map(_bulk, args)), len(args))
 
     async def peek(self, key: str, policy: Policy) -> Usage:
         period = self._current_period()
         names = [window.name for window in policy.windows]
-        keys = self._keys(key, period)
-        reply = await self._run(_PEEK, keys, b"".join(map(_bulk, names)), len(names))
+        reply = await self._run(_PEEK, key, period, b"".join(map(_bulk, names)), len(names))
         now = int(reply[0])
         states = []
         for i, window in enumerate(policy.windows):
@@ -336,14 +412,18 @@ async def _reply(connection: AbstractConnection) -> Any:
         return exc
 
 
-@lru_cache(maxsize=256)
 def _hit_args(policy: Policy) -> tuple[bytes, int]:
-    """HIT_SCRIPT's ARGV for a policy, packed, and how many (policies are few and immutable)."""
-    args: list[object] = [OVERAGE_KEEP_SECONDS]
+    """A request's part of HIT_SCRIPT's ARGV for a policy, packed, and how many values."""
+    args: list[object] = [len(policy.windows)]
     for window in policy.windows:
         limit = -1 if window.limit is None else window.limit
         args += [window.name, window.seconds, limit, 1 if window.blocks else 0]
     return b"".join(map(_bulk, args)), len(args)
+
+
+def _evalsha(script: _Script, length: int, keys_and_args: bytes) -> bytes:
+    """The EVALSHA command of ``length`` parts in Redis's wire format."""
+    return b"*%d\r\n$7\r\nEVALSHA\r\n%s%s" % (length, _bulk(script.sha), keys_and_args)
 
 
 def _now_ms() -> int:
