@@ -32,7 +32,7 @@ from fastapi.dependencies.utils import request_params_to_args
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, APIRouter
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Admission = Callable[[Request], Awaitable[None]]
@@ -135,7 +135,7 @@ def domain_router(*, tags: list[str | Enum], prefix: str = "") -> APIRouter:
     return APIRouter(prefix=prefix, tags=tags, route_class=AdmittedRoute, strict_content_type=False)
 
 
-class SegmentRouter:
+class SegmentRouter(Router):
     """A flat list of routes, matched only against those that share the request's first path
     segment (``/projects/7`` tries the ``/projects...`` routes alone).
 
@@ -148,7 +148,7 @@ class SegmentRouter:
     """
 
     def __init__(self, routes: list[BaseRoute]) -> None:
-        self.routes = routes
+        super().__init__(routes=routes)
         self._everything = _router_of(routes)
         by_segment: dict[str, list[BaseRoute]] = {}
         for route in routes:
@@ -159,7 +159,7 @@ class SegmentRouter:
             by_segment.setdefault(segment, []).append(route)
         self._by_segment = {segment: _router_of(same) for segment, same in by_segment.items()}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         router = self._everything
         if scope["type"] == "http":
             # The path below the mount: a Mount keeps the whole path and extends root_path.
