@@ -12,21 +12,19 @@ numbers, bytes formatted into templates each policy renders once, raw ASGI pairs
 
 from __future__ import annotations
 
-from rostra.lib.ratelimit.policy import Decision, Policy
+from rostra.lib.ratelimit.policy import Decision, Policy, Window
 
 RawHeaders = list[tuple[bytes, bytes]]
 
 
 def rate_limit_headers(policy: Policy, decision: Decision) -> RawHeaders:
-    policy_field = policy.policy_field
-    if policy_field is None:
+    policy_pair = policy.policy_pair
+    if policy_pair is None:
         return []
     now = decision.now_ms
     values: list[int] = []  # (remaining, seconds) of each limited window, for the RateLimit field
-    # Ranked by (does not block, requests left, -reset): blocking windows first (False sorts
-    # before True), then fewest left, then latest reset.
-    nearest: tuple[bool, int, int] | None = None
-    limit, left, resets_at = b"", 0, 0
+    nearest: Window | None = None
+    left, resets_at = 0, 0
     for window, used, ends in zip(
         decision.windows, decision.used, decision.resets_at_ms, strict=True
     ):
@@ -35,15 +33,24 @@ def rate_limit_headers(policy: Policy, decision: Decision) -> RawHeaders:
             continue
         window_left = window_limit - used if used < window_limit else 0
         wait = (ends - now + 999) // 1000  # whole seconds, rounded up
-        values += (window_left, wait if wait > 0 else 0)
-        rank = (not window.blocks, window_left, -ends)
-        if nearest is None or rank < nearest:
-            nearest = rank
-            limit, left, resets_at = window.limit_field, window_left, ends
+        values.append(window_left)
+        values.append(wait if wait > 0 else 0)
+        # Nearest: a blocking window before one that does not, then fewest left, then the
+        # latest reset.
+        if (
+            nearest is None
+            or (window.blocks and not nearest.blocks)
+            or (
+                window.blocks == nearest.blocks
+                and (window_left < left or (window_left == left and ends > resets_at))
+            )
+        ):
+            nearest, left, resets_at = window, window_left, ends
+    assert nearest is not None  # a policy with a policy field has a limited window
     return [
-        (b"x-ratelimit-limit", limit),
+        nearest.limit_pair,
         (b"x-ratelimit-remaining", b"%d" % left),
         (b"x-ratelimit-reset", b"%d" % ((resets_at + 999) // 1000)),
-        (b"ratelimit-policy", policy_field),
+        policy_pair,
         (b"ratelimit", policy.rate_limit_field % tuple(values)),
     ]
