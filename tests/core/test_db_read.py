@@ -4,10 +4,11 @@ pending work, and gives the same typed values as a session."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC
+from datetime import UTC, datetime
 
+import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, func, select, text
 
 from rostra.core.db import Database
 from rostra.projects.models import Project
@@ -64,3 +65,38 @@ async def test_a_long_read_leaves_the_loop_free(app: FastAPI) -> None:
         ticker.cancel()
     assert [tuple(row) for row in rows] == [(2_000_000,)]
     assert ticks >= 5  # SQLite: interrupted on the loop, read again on a worker thread
+
+
+async def test_a_prepared_read_gives_what_sqlalchemy_gives(app: FastAPI) -> None:
+    db: Database = app.state.db
+    owner = await make_user(app)
+    first = await make_project(app, owner, description="with a description")
+    await make_project(app, owner, settings={"notifications": False})
+    total = select(func.count()).select_from(Project).scalar_subquery().label("rostra_total")
+    query = (
+        select(*PROJECT_COLUMNS, total)
+        .where(PROJECTS.owner_id == bindparam("owner"), PROJECTS.created_at >= bindparam("since"))
+        .order_by(PROJECTS.id)
+    )
+    params = {"owner": owner.id, "since": first.created_at}
+
+    plain = await db.read(query, params)
+    prepared = await db.read(query, params, prepared=True)
+    assert [tuple(row) for row in prepared] == [tuple(row) for row in plain]
+    assert [row.description for row in prepared] == ["with a description", None]
+    assert prepared[1].settings == {"auto_deploy": False, "notifications": False}
+    assert prepared[0].created_at == first.created_at
+    assert prepared[0].created_at.tzinfo is UTC
+    assert prepared[0].rostra_total == 2
+    later = await db.read(query, {**params, "since": datetime.now(UTC)}, prepared=True)
+    assert later == []
+
+
+async def test_a_statement_that_cannot_be_prepared_is_refused(app: FastAPI) -> None:
+    db: Database = app.state.db
+    if app.state.settings.sqlite_path() is None:
+        pytest.skip("statements are prepared on SQLite only")
+    expanding = select(PROJECTS.id).where(PROJECTS.id.in_(bindparam("ids", expanding=True)))
+    with pytest.raises(ValueError, match="prepared"):
+        await db.read(expanding, {"ids": [1, 2]}, prepared=True)
+    assert await db.read(expanding, {"ids": [1, 2]}) == []

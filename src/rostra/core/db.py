@@ -15,20 +15,14 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import (
-    Connection,
     DateTime,
-    Engine,
     Executable,
     MetaData,
-    Row,
-    create_engine,
-    event,
     false,
     inspect,
     text,
     update,
 )
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -40,6 +34,7 @@ from sqlalchemy.types import TypeDecorator
 
 from rostra.core.cache import Caches, discard_after_rollback, run_after_commit
 from rostra.core.config import Settings
+from rostra.core.sqlite_reads import SQLiteReads
 from rostra.lib import inline_sqlite
 
 NAMING_CONVENTION = {
@@ -149,28 +144,6 @@ def make_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def make_read_engine(settings: Settings, budget: inline_sqlite.LoopBudget) -> Engine | None:
-    """For a SQLite file, a plain (synchronous) engine for ``Database.read``, its connections
-    watched by ``budget``; None otherwise."""
-    path = settings.sqlite_path()
-    if path is None:
-        return None
-    engine = create_engine(f"sqlite:///{path}", json_deserializer=read_json)
-
-    def read_only(dbapi_connection: Any, _: object) -> None:
-        dbapi_connection.execute("PRAGMA query_only=ON")
-        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_READ_BUSY_MS}")
-        budget.watch(dbapi_connection)
-
-    event.listen(engine, "connect", read_only)
-    return engine
-
-
-SQLITE_READ_BUSY_MS = 1000
-"""A WAL reader meets a busy database only while another connection recovers or truncates
-the log; it waits this long (holding its process's loop) before it fails."""
-
-
 _NOTIFY_TOPICS = "rostra.notify_topics"
 
 
@@ -223,9 +196,12 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.engine = make_engine(settings)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._read_budget = inline_sqlite.LoopBudget(SQLITE_LOOP_SECONDS)
-        self._read_engine = make_read_engine(settings, self._read_budget)
-        self._read_connection: Connection | None = None
+        path = settings.sqlite_path()
+        self._sqlite_reads = (
+            SQLiteReads(path, loop_seconds=SQLITE_LOOP_SECONDS, json_deserializer=read_json)
+            if path is not None
+            else None
+        )
         self.caches = Caches(settings.auth_cache_seconds)
         self.notifications = Notifications()
 
@@ -245,46 +221,29 @@ class Database:
             self.notifications.notify_all(session.info.pop(_NOTIFY_TOPICS, ()))
 
     async def read(
-        self, statement: Executable, params: Mapping[str, Any] | None = None
-    ) -> Sequence[Row[Any]]:
+        self,
+        statement: Executable,
+        params: Mapping[str, Any] | None = None,
+        *,
+        prepared: bool = False,
+    ) -> Sequence[Any]:
         """The rows of one read outside any transaction: what is committed, never a session's
         pending work. For the hottest reads, which need no session.
 
-        On a SQLite file it runs on one plain connection on the event loop's own thread: an
-        indexed read takes microseconds there, against about 60 through the async engine and
-        300 through a session (bench/README.md); one that runs past ``SQLITE_LOOP_SECONDS``
-        is interrupted and runs again on a worker thread. Elsewhere it runs on a pooled
-        connection.
+        On a SQLite file it runs on the event loop's own thread, and ``prepared`` (for a
+        select built once, not afresh for each request) skips SQLAlchemy's execution of it
+        (``core.sqlite_reads``). Elsewhere it runs on a pooled connection.
         """
-        engine = self._read_engine
-        if engine is None:
+        if self._sqlite_reads is None:
             async with self.engine.connect() as connection:
                 return (await connection.execute(statement, params)).all()
-        if self._read_connection is None:
-            self._read_connection = engine.connect()
-        try:
-            with self._read_budget.running():
-                return self._read_connection.execute(statement, params).all()
-        except OperationalError as error:
-            if not inline_sqlite.interrupted(error.orig):
-                raise
-        finally:
-            self._read_connection.rollback()
-
-        def read_apart() -> Sequence[Row[Any]]:
-            with engine.connect() as connection:
-                return connection.execute(statement, params).all()
-
-        return await asyncio.to_thread(read_apart)
+        return await self._sqlite_reads.rows(statement, params, prepared=prepared)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
-        if self._read_connection is not None:
-            self._read_connection.close()
-            self._read_connection = None
-        if self._read_engine is not None:
-            self._read_engine.dispose()
+        if self._sqlite_reads is not None:
+            self._sqlite_reads.close()
         await self.engine.dispose()

@@ -317,10 +317,14 @@ def _count_of(query: Select[Any]) -> Select[Any]:
 
 
 async def _rows(
-    source: AsyncSession | Database, statement: Select[Any], params: Mapping[str, Any]
+    source: AsyncSession | Database,
+    statement: Select[Any],
+    params: Mapping[str, Any],
+    *,
+    built_once: bool,
 ) -> Sequence[Any]:
     if isinstance(source, Database):
-        return await source.read(statement, params)
+        return await source.read(statement, params, prepared=built_once)
     rows: Sequence[Any] = (await source.execute(statement, params)).all()
     return rows
 
@@ -339,7 +343,9 @@ async def paginate(
     """Run ``query`` (a select of one entity, or of columns) narrowed by ``params`` and answer
     the list; ``render`` turns an entity or row into its model or straight into its JSON.
     ``source`` is the request's session, or for a select of columns that needs no session the
-    ``Database`` itself (``Database.read``: cheaper by far on SQLite).
+    ``Database`` itself (``Database.read``: cheaper by far on SQLite, and cheaper again for a
+    list without filters when ``query`` and ``count`` give the same objects each time, as the
+    projects' do: its statements are then built once and run prepared).
     ``total`` rides along in the page's query as an uncorrelated scalar subquery
     (computed once), so a counted page costs one round trip; only a page past the end counts
     apart."""
@@ -363,10 +369,13 @@ async def paginate(
     bound: dict[str, Any] = {_LIMIT: params.limit + 1, _OFFSET: params.offset}
     if params.cursor is not None:
         bound.update({_AFTER_VALUE: params.cursor[0], _AFTER_ID: params.cursor[1], _OFFSET: 0})
-    rows = list(await _rows(source, page_query, bound))
+    built_once = not params.where
+    rows = list(await _rows(source, page_query, bound, built_once=built_once))
     total = None
-    if total_query is not None:
-        total = int(rows[0][-1]) if rows else int((await _rows(source, total_query, {}))[0][0])
+    if total_query is not None and rows:
+        total = int(rows[0][-1])
+    elif total_query is not None:
+        total = int((await _rows(source, total_query, {}, built_once=built_once))[0][0])
     has_more = len(rows) > params.limit
     rows = rows[: params.limit]
     # A select of one entity (or column) gives rows of one, plus the total when counted.

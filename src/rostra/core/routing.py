@@ -12,7 +12,7 @@ parameters besides (``project_id: IdPath``), has nothing for FastAPI to resolve 
 but its path parameters, yet FastAPI's handler still walks its dependency machinery, opens two
 exit stacks and wraps its own exception handling around it: about a sixth of a cached
 ``GET /user``. ``LeanRoute`` calls such an endpoint directly, after validating its path
-parameters with FastAPI's own function (the same errors, raised as the same
+parameters with their FastAPI fields (the same errors, raised as the same
 ``RequestValidationError``). Its exceptions reach the same handlers, one layer out (Starlette's
 ``ExceptionMiddleware``), and OpenAPI still documents the route from its declaration. It holds
 for the route objects as built, which ``rostra.api`` mounts as they are; ``include_router``
@@ -28,7 +28,6 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import request_params_to_args
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, APIRouter
 from starlette.responses import Response
@@ -81,13 +80,23 @@ def direct_app(endpoint: Endpoint) -> ASGIApp:
 
 
 def with_path_params(route: APIRoute, endpoint: DirectEndpoint) -> Endpoint:
-    """``endpoint`` as a function of the request alone: its path parameters validated first."""
-    fields = route.dependant.path_params
+    """``endpoint`` as a function of the request alone: its path parameters validated first,
+    each by its FastAPI field, with the location FastAPI gives its errors (a matched route has
+    every one of its path parameters, so none is ever missing)."""
+    fields = [(field, ("path", field.alias)) for field in route.dependant.path_params]
     if not fields:
         return endpoint
 
     async def validated(request: Request) -> Response:
-        values, errors = request_params_to_args(fields, request.path_params)
+        given = request.path_params
+        values: dict[str, Any] = {}
+        errors: list[Any] = []
+        for field, loc in fields:
+            value, invalid = field.validate(given[field.alias], values, loc=loc)
+            if invalid:
+                errors.extend(invalid)
+            else:
+                values[field.name] = value
         if errors:
             raise RequestValidationError(errors)
         return await endpoint(request, **values)

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import Row
 from starlette.responses import Response
 
 from rostra.core.deps import (
@@ -81,7 +80,7 @@ MEMBER_LIST = ListSpec(
 
 def _project_response(
     request: Request,
-    project: Project | Row[Any],
+    project: Any,
     principal: Principal | None,
     *,
     status_code: int = 200,
