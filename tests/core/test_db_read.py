@@ -3,16 +3,17 @@ pending work, and gives the same typed values as a session."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.exc import StatementError
 
 from rostra.core.db import Database
 from rostra.projects.models import Project
 from rostra.projects.service import PROJECT_COLUMNS, PROJECTS
+from tests.event_loop import LONG_READ, ticks_during
 from tests.factories import make_project, make_user
 
 
@@ -45,24 +46,7 @@ async def test_read_sees_commits_and_not_pending_work(app: FastAPI) -> None:
 
 async def test_a_long_read_leaves_the_loop_free(app: FastAPI) -> None:
     db: Database = app.state.db
-    count = text(
-        "SELECT (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c"
-        " WHERE x < 2000000) SELECT count(*) FROM c)"
-    )
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.005)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
-    await asyncio.sleep(0)
-    try:
-        rows = await db.read(count)
-    finally:
-        ticker.cancel()
+    rows, ticks = await ticks_during(db.read(text(LONG_READ)))
     assert [tuple(row) for row in rows] == [(2_000_000,)]
     assert ticks >= 5  # SQLite: interrupted on the loop, read again on a worker thread
 
@@ -100,3 +84,10 @@ async def test_a_statement_that_cannot_be_prepared_is_refused(app: FastAPI) -> N
     with pytest.raises(ValueError, match="prepared"):
         await db.read(expanding, {"ids": [1, 2]}, prepared=True)
     assert await db.read(expanding, {"ids": [1, 2]}) == []
+
+
+async def test_a_prepared_read_needs_its_parameters(app: FastAPI) -> None:
+    db: Database = app.state.db
+    query = select(PROJECTS.id).where(PROJECTS.owner_id == bindparam("owner"))
+    with pytest.raises((KeyError, StatementError), match="owner"):
+        await db.read(query, {}, prepared=True)

@@ -6,15 +6,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from rostra.lib import inline_sqlite
-
-T = TypeVar("T")
+from tests.event_loop import LONG_READ, ticks_during
 
 
 @pytest.fixture
@@ -28,9 +26,11 @@ def path(tmp_path: Path) -> str:
     return str(file)
 
 
-async def _connect(path: str, *, busy_seconds: float = 5.0) -> inline_sqlite.Connection:
+async def _connect(
+    path: str, *, busy_seconds: float = 5.0, budget: inline_sqlite.LoopBudget | None = None
+) -> inline_sqlite.Connection:
     connect = inline_sqlite.connector(
-        path, turns=inline_sqlite.WriteTurns(), busy_seconds=busy_seconds
+        path, turns=inline_sqlite.WriteTurns(), busy_seconds=busy_seconds, budget=budget
     )
     connection: inline_sqlite.Connection = await connect()
     return connection
@@ -82,25 +82,19 @@ async def test_another_process_is_waited_for_while_the_loop_runs_on(path: str) -
     other = sqlite3.connect(path, isolation_level=None)  # stands for another process
     other.execute("BEGIN IMMEDIATE")
     other.execute("INSERT INTO notes (text) VALUES ('other')")
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.005)
-            ticks += 1
 
     async def release_later() -> None:
         await asyncio.sleep(0.2)
         other.execute("COMMIT")
 
-    ticker = asyncio.create_task(tick())
+    async def write() -> float:
+        started = time.monotonic()
+        await connection.cursor().execute("INSERT INTO notes (text) VALUES ('mine')")
+        await connection.commit()
+        return time.monotonic() - started
+
     releaser = asyncio.create_task(release_later())
-    started = time.monotonic()
-    await connection.cursor().execute("INSERT INTO notes (text) VALUES ('mine')")
-    await connection.commit()
-    waited = time.monotonic() - started
-    ticker.cancel()
+    waited, ticks = await ticks_during(write())
     await releaser
     assert waited >= 0.15
     assert ticks >= 10  # the loop served others while the write waited
@@ -156,46 +150,14 @@ async def test_a_stale_snapshot_fails_at_once(path: str) -> None:
     other.close()
 
 
-LONG_READ = (
-    "SELECT (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000)"
-    " SELECT count(*) FROM c)"
-)
-"""A read that takes SQLite a good part of a second."""
-
-
-async def _ticks_during(work: Coroutine[Any, Any, T]) -> tuple[T, int]:
-    """``work``'s result, and how often a 5 ms ticker ran on the loop meanwhile."""
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.005)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
-    await asyncio.sleep(0)
-    try:
-        result = await work
-    finally:
-        ticker.cancel()
-    return result, ticks
-
-
 async def test_a_long_read_moves_off_the_loop(path: str) -> None:
-    connect = inline_sqlite.connector(
-        path,
-        turns=inline_sqlite.WriteTurns(),
-        busy_seconds=5,
-        budget=inline_sqlite.LoopBudget(0.02),
-    )
-    connection: inline_sqlite.Connection = await connect()
+    connection = await _connect(path, budget=inline_sqlite.LoopBudget(0.02))
 
     async def read() -> list[Any]:
         cursor = await connection.execute(LONG_READ)
         return await cursor.fetchall()
 
-    rows, ticks = await _ticks_during(read())
+    rows, ticks = await ticks_during(read())
     assert rows == [(2_000_000,)]
     assert ticks >= 5  # the loop ran on while a worker thread read
     short = await connection.execute("SELECT count(*) FROM notes")
@@ -204,13 +166,7 @@ async def test_a_long_read_moves_off_the_loop(path: str) -> None:
 
 
 async def test_a_long_read_in_a_transaction_stays_on_its_connection(path: str) -> None:
-    connect = inline_sqlite.connector(
-        path,
-        turns=inline_sqlite.WriteTurns(),
-        busy_seconds=5,
-        budget=inline_sqlite.LoopBudget(0.02),
-    )
-    connection: inline_sqlite.Connection = await connect()
+    connection = await _connect(path, budget=inline_sqlite.LoopBudget(0.02))
     await connection.cursor().execute("INSERT INTO notes (text) VALUES ('uncommitted')")
 
     async def read() -> list[Any]:
@@ -218,7 +174,7 @@ async def test_a_long_read_in_a_transaction_stays_on_its_connection(path: str) -
         cursor = await connection.execute(f"SELECT count(*), {LONG_READ[7:]} FROM notes")
         return await cursor.fetchall()
 
-    rows, ticks = await _ticks_during(read())
+    rows, ticks = await ticks_during(read())
     assert rows == [(1, 2_000_000)]
     assert ticks <= 1
     await connection.rollback()

@@ -48,7 +48,9 @@ class Prepared:
         self.sql = compiled.string
         self._names = tuple(compiled.positiontup)
         binds = compiled.binds
-        self._defaults = {name: binds[name].effective_value for name in self._names}
+        self._defaults = {
+            name: binds[name].effective_value for name in self._names if not binds[name].required
+        }
         self._bind: dict[str, Processor] = {}
         for name in self._names:
             process = binds[name].type.dialect_impl(dialect).bind_processor(dialect)
@@ -66,7 +68,12 @@ class Prepared:
     def run(self, raw: sqlite3.Connection, params: Mapping[str, Any]) -> list[Any]:
         args = []
         for name in self._names:
-            value = params[name] if name in params else self._defaults[name]
+            if name in params:
+                value = params[name]
+            elif name in self._defaults:
+                value = self._defaults[name]
+            else:
+                raise KeyError(f"a value is required for the parameter {name!r}")
             process = self._bind.get(name)
             args.append(value if process is None else process(value))
         cursor = raw.execute(self.sql, args)
