@@ -168,7 +168,9 @@ class Cursor:
         return self
 
     def _fetch_within_budget(self, sql: str, parameters: Any) -> None:
-        with self._connection.budget.running():
+        budget = self._connection.budget
+        assert budget is not None  # may_move said so
+        with budget.running():
             self._cursor.execute(sql, parameters)
             self._fetched = self._cursor.fetchall()
         self._description = self._cursor.description
@@ -216,18 +218,18 @@ class Connection:
         budget: LoopBudget | None,
     ) -> None:
         self.raw = raw
-        self.budget = budget or LoopBudget(float("inf"))
+        self.budget = budget
         self._path = path
-        self._movable = budget is not None
         self._turns = turns
         self._busy_seconds = busy_seconds
         self._has_turn = False
-        self.budget.watch(raw)
+        if budget is not None:
+            budget.watch(raw)
 
     def may_move(self, sql: str) -> bool:
         """Whether ``sql`` could run on another connection as well: a read outside any
-        transaction, on a database other connections can open (a file)."""
-        return self._movable and not self.raw.in_transaction and _is_read(sql)
+        transaction, on a database other connections can open (a file: it has a budget)."""
+        return self.budget is not None and not self.raw.in_transaction and _is_read(sql)
 
     async def read_apart(self, sql: str, parameters: Any) -> tuple[Any, list[Any]]:
         return await asyncio.to_thread(read_apart, self._path, sql, parameters)
