@@ -358,9 +358,10 @@ async def paginate(
     total_query = None
     if params.include_total:
         total_query = count(params.where) if count is not None else count_rows(query)
+    sort_col = spec.sort_columns[params.sort]
     page_query = build_page(
         query,
-        spec.sort_columns[params.sort],
+        sort_col,
         spec.id_column,
         params.order,
         keyset=params.cursor is not None,
@@ -385,7 +386,7 @@ async def paginate(
     next_cursor = None
     if has_more and items:
         last = items[-1]
-        sort_value = getattr(last, spec.sort_columns[params.sort].key)
+        sort_value = getattr(last, sort_col.key)
         next_cursor = codec.encode(params.sort, params.order, sort_value, last.id)
 
     pagination, links = _pagination_and_links(request, params, total, has_more, next_cursor)
@@ -410,10 +411,10 @@ def _page_query(
     total_query: Select[Any] | None,
 ) -> Select[Any]:
     """The page's statement, its limit, offset (``skips``) and cursor position bound at
-    execution. Built
-    once for the objects it is built from: a domain that passes the same query (and count)
-    each time, as the project list does, skips both building it and SQLAlchemy's walk of a new
-    statement for its cache key (about as costly as a small page's query on SQLite)."""
+    execution. Built once for the objects it is built from: a domain that passes the same
+    query (and count) each time, as the project list does, skips both building it and
+    SQLAlchemy's walk of a new statement for its cache key (about as costly as a small page's
+    query on SQLite)."""
     if order == "desc":
         page_query = query.order_by(sort_col.desc(), id_col.desc())
     else:

@@ -1,5 +1,6 @@
 """The route classes: the app's admission check on every domain route, and a direct path for
-the routes that take nothing but the request.
+the routes that take nothing but the request and path ids; and the router that finds a route
+by its first path segment.
 
 Admission is the rate-limit count (``rostra.ratelimit.deps.rate_limit_admission``, installed by
 ``create_app`` as ``app.state.admit``). It used to be a router-level FastAPI dependency; as part
