@@ -38,11 +38,9 @@ UNMATCHED_ROUTE = "unmatched"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RESPONSE_START_HOOK = "response_start_hook"
-"""Key in ``scope["state"]`` of a ``(start message) -> Awaitable[None] | None`` that a
-dependency may leave for this request; it is called for the response, errors included, to add
-headers to it, and answers something to await only when it must wait (most calls need not, and
-a coroutine per response is not free). The message's ``headers`` is then a list of the
-middleware's own, which the hook may extend."""
+"""Key in ``scope["state"]`` of an ``async (start message) -> None`` that a dependency may leave
+for this request; it is called for the response, errors included, to add headers to it. The
+message's ``headers`` is then a list of the middleware's own, which the hook may extend."""
 
 log = structlog.get_logger("rostra.access")
 
@@ -118,9 +116,7 @@ class RequestContextMiddleware:
                 ]
                 hook = scope["state"].get(RESPONSE_START_HOOK)
                 if hook is not None:
-                    pending = hook(message)
-                    if pending is not None:
-                        await pending
+                    await hook(message)
             await send(message)
 
         try:

@@ -3,7 +3,7 @@
 It runs before the route's own dependencies and asks for the principal itself, so a request
 with a bad credential is still counted, against its client address (guessing keys is limited
 too), before the route's own dependency answers it 401. The fields are added when the response
-starts (``Counted`` is the hook), whatever the response is.
+starts (``Counted.add_fields``), whatever the response is.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 
 
 def show_rate_limit(request: Request, counted: Counted) -> None:
-    request.scope["state"][RESPONSE_START_HOOK] = counted
+    request.scope["state"][RESPONSE_START_HOOK] = counted.add_fields
 
 
 async def admit_uncounted(request: Request) -> None:
@@ -54,7 +54,7 @@ def rate_limit_admission(limiter: RateLimiter) -> Admission:
         counted = await limiter.count(scope, principal)
         if counted is None:
             return
-        scope["state"][RESPONSE_START_HOOK] = counted
+        scope["state"][RESPONSE_START_HOOK] = counted.add_fields
         if not counted.decision.allowed:
             raise limiter.refusal(counted)
 

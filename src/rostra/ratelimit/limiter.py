@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import structlog
@@ -120,10 +120,9 @@ class RateLimitMetrics:
 class Counted:
     """One request as the limiter counted it; enough to refund it and to write its fields.
 
-    It is itself the request's response-start hook (``core.middleware``): the fields are added
-    when the response starts, whatever it is (a 404, a 429, a 500); a 304 is refunded there
-    first, so it costs nothing. Only that refund waits for anything, so only then is there
-    something to await.
+    ``add_fields`` is the request's response-start hook (``core.middleware``): the fields are
+    added when the response starts, whatever it is (a 404, a 429, a 500); a 304 is refunded
+    there first, so it costs nothing.
     """
 
     key: str
@@ -132,14 +131,10 @@ class Counted:
     limiter: RateLimiter
     refund_not_modified: bool = True
 
-    def __call__(self, message: Message) -> Awaitable[None] | None:
-        if self.refund_not_modified and message["status"] == 304 and self.decision.allowed:
-            return self._refund_then_add(message)
-        message["headers"].extend(rate_limit_headers(self.policy, self.decision))
-        return None
-
-    async def _refund_then_add(self, message: Message) -> None:
-        decision = await self.limiter.refund(self)
+    async def add_fields(self, message: Message) -> None:
+        decision = self.decision
+        if self.refund_not_modified and message["status"] == 304 and decision.allowed:
+            decision = await self.limiter.refund(self)
         message["headers"].extend(rate_limit_headers(self.policy, decision))
 
 
