@@ -321,12 +321,12 @@ async def get_project(
     return ProjectAccess(project, role, principal is not None and principal.is_admin)
 
 
-_PROJECT_AND_ROLE = select(
-    Project,
+_VIEWER_ROLE = (
     select(_MEMBERS.role)
     .where(_MEMBERS.project_id == PROJECTS.id, _MEMBERS.user_id == bindparam("viewer_id"))
-    .scalar_subquery(),
-).where(PROJECTS.id == bindparam("project_id"))
+    .scalar_subquery()
+)
+_PROJECT_AND_ROLE = select(Project, _VIEWER_ROLE).where(PROJECTS.id == bindparam("project_id"))
 """A project and the viewer's role in it, built once: a read is one statement."""
 
 
@@ -346,12 +346,9 @@ async def _project_and_role(
     return project, ProjectRole(held) if held is not None else None
 
 
-_PROJECT_ROW_AND_ROLE = select(
-    *PROJECT_COLUMNS,
-    select(_MEMBERS.role)
-    .where(_MEMBERS.project_id == PROJECTS.id, _MEMBERS.user_id == bindparam("viewer_id"))
-    .scalar_subquery(),
-).where(PROJECTS.id == bindparam("project_id"))
+_PROJECT_ROW_AND_ROLE = select(*PROJECT_COLUMNS, _VIEWER_ROLE).where(
+    PROJECTS.id == bindparam("project_id")
+)
 """``_PROJECT_AND_ROLE`` as plain columns, for reads outside a session."""
 
 
