@@ -66,6 +66,10 @@ async def test_a_prepared_read_gives_what_sqlalchemy_gives(app: FastAPI) -> None
 
     plain = await db.read(query, params)
     prepared = await db.read(query, params, prepared=True)
+    if app.state.settings.sqlite_path() is not None:
+        # Run on the driver, not by SQLAlchemy: its rows are named tuples, not SQLAlchemy's.
+        assert isinstance(prepared[0], tuple)
+        assert not isinstance(plain[0], tuple)
     assert [tuple(row) for row in prepared] == [tuple(row) for row in plain]
     assert [row.description for row in prepared] == ["with a description", None]
     assert prepared[1].settings == {"auto_deploy": False, "notifications": False}

@@ -7,11 +7,24 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.routing import APIRoute
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount
+from starlette.routing import Match, Mount
+from starlette.types import Scope
 
 from rostra.core.errors import install_error_handlers
 from rostra.core.routing import SegmentRouter
+
+
+class CountedRoute(APIRoute):
+    """A route that notes every request it is tried against."""
+
+    tried: list[str] = []
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        self.tried.append(scope["path"])
+        return super().matches(scope)
+
 
 routes = APIRouter()
 
@@ -31,11 +44,20 @@ async def other_thing(request: Request, thing_id: int) -> Response:
     return JSONResponse({"route": "other", "thing_id": thing_id})
 
 
+async def other_first(request: Request) -> Response:
+    return JSONResponse({"route": "other first"})
+
+
+# First in the list: a router trying its routes in turn would try it for every request.
+COUNTED = CountedRoute("/other/first", other_first, methods=["GET"])
+
+
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     install_error_handlers(app)
-    app.router.routes.append(Mount("/api", app=SegmentRouter(list(routes.routes))))
+    CountedRoute.tried.clear()
+    app.router.routes.append(Mount("/api", app=SegmentRouter([COUNTED, *routes.routes])))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
@@ -46,6 +68,16 @@ async def test_each_segment_reaches_its_routes(client: httpx.AsyncClient) -> Non
     assert (await client.get("/api/other/things/7")).json() == {"route": "other", "thing_id": 7}
     listed = await client.get("/api/things")
     assert listed.json() == {"route": "list", "link": "http://test/api/things/3"}
+
+
+async def test_a_request_is_tried_only_against_its_segments_routes(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.get("/api/things/7")
+    await client.get("/api/things")
+    assert CountedRoute.tried == []
+    assert (await client.get("/api/other/first")).json() == {"route": "other first"}
+    assert CountedRoute.tried == ["/api/other/first"]
 
 
 async def test_misses_answer_as_a_flat_router_does(client: httpx.AsyncClient) -> None:

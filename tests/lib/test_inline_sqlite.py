@@ -70,7 +70,7 @@ async def test_a_reader_does_not_wait_for_a_writer(path: str) -> None:
     connect = inline_sqlite.connector(path, turns=inline_sqlite.WriteTurns(), busy_seconds=5)
     writer, reader = await connect(), await connect()
     await writer.cursor().execute("INSERT INTO notes (text) VALUES ('pending')")
-    cursor = await reader.execute("SELECT count(*) FROM notes")
+    cursor = await reader.cursor().execute("SELECT count(*) FROM notes")
     assert await cursor.fetchall() == [(0,)]
     await writer.rollback()
     await writer.close()
@@ -136,8 +136,8 @@ async def test_a_turn_held_too_long_fails_as_sqlite_would(path: str) -> None:
 
 async def test_a_stale_snapshot_fails_at_once(path: str) -> None:
     connection = await _connect(path, busy_seconds=5)
-    await connection.execute("BEGIN")
-    await (await connection.execute("SELECT count(*) FROM notes")).fetchall()
+    await connection.cursor().execute("BEGIN")
+    await (await connection.cursor().execute("SELECT count(*) FROM notes")).fetchall()
     other = sqlite3.connect(path)
     other.execute("INSERT INTO notes (text) VALUES ('other')")
     other.commit()
@@ -154,13 +154,13 @@ async def test_a_long_read_moves_off_the_loop(path: str) -> None:
     connection = await _connect(path, budget=inline_sqlite.LoopBudget(0.02))
 
     async def read() -> list[Any]:
-        cursor = await connection.execute(LONG_READ)
+        cursor = await connection.cursor().execute(LONG_READ)
         return await cursor.fetchall()
 
     rows, ticks = await ticks_during(read())
     assert rows == [(2_000_000,)]
     assert ticks >= 5  # the loop ran on while a worker thread read
-    short = await connection.execute("SELECT count(*) FROM notes")
+    short = await connection.cursor().execute("SELECT count(*) FROM notes")
     assert await short.fetchall() == [(0,)]
     await connection.close()
 
@@ -171,7 +171,7 @@ async def test_a_long_read_in_a_transaction_stays_on_its_connection(path: str) -
 
     async def read() -> list[Any]:
         # Only this connection sees its own uncommitted row: the read cannot move.
-        cursor = await connection.execute(f"SELECT count(*), {LONG_READ[7:]} FROM notes")
+        cursor = await connection.cursor().execute(f"SELECT count(*), {LONG_READ[7:]} FROM notes")
         return await cursor.fetchall()
 
     rows, ticks = await ticks_during(read())

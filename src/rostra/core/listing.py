@@ -349,12 +349,18 @@ async def paginate(
     ``total`` rides along in the page's query as an uncorrelated scalar subquery
     (computed once), so a counted page costs one round trip; only a page past the end counts
     apart."""
-    if params.where:
-        # Filters are new clause objects on every request: their statements are built afresh.
-        query = query.where(*params.where)
-        build_page, count_rows = _page_query.__wrapped__, _count_of.__wrapped__
-    else:
+    # Only a Database source promises a query built once; a session's list builds its query
+    # for each request, and filters are new clause objects each time: those statements are
+    # built afresh rather than filling the caches with ones never asked for again.
+    built_once = isinstance(source, Database) and not params.where
+    build_page: Callable[..., Select[Any]]
+    count_rows: Callable[[Select[Any]], Select[Any]]
+    if built_once:
         build_page, count_rows = _page_query, _count_of
+    else:
+        build_page, count_rows = _page_query.__wrapped__, _count_of.__wrapped__
+    if params.where:
+        query = query.where(*params.where)
     total_query = None
     if params.include_total:
         total_query = count(params.where) if count is not None else count_rows(query)
@@ -371,7 +377,6 @@ async def paginate(
     bound: dict[str, Any] = {_LIMIT: params.limit + 1, _OFFSET: params.offset}
     if params.cursor is not None:
         bound.update({_AFTER_VALUE: params.cursor[0], _AFTER_ID: params.cursor[1]})
-    built_once = not params.where
     rows = list(await _rows(source, page_query, bound, built_once=built_once))
     total = None
     if total_query is not None and rows:
@@ -411,10 +416,9 @@ def _page_query(
     total_query: Select[Any] | None,
 ) -> Select[Any]:
     """The page's statement, its limit, offset (``skips``) and cursor position bound at
-    execution. Built once for the objects it is built from: a domain that passes the same
-    query (and count) each time, as the project list does, skips both building it and
-    SQLAlchemy's walk of a new statement for its cache key (about as costly as a small page's
-    query on SQLite)."""
+    execution. Built once for the objects it is built from, for a query built once (a
+    ``Database`` source): the project list skips both building it and SQLAlchemy's walk of a
+    new statement for its cache key (about as costly as a small page's query on SQLite)."""
     if order == "desc":
         page_query = query.order_by(sort_col.desc(), id_col.desc())
     else:

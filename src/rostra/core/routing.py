@@ -32,7 +32,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, APIRouter
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Router
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Admission = Callable[[Request], Awaitable[None]]
@@ -145,7 +145,7 @@ def domain_router(*, tags: list[str | Enum], prefix: str = "") -> APIRouter:
     return APIRouter(prefix=prefix, tags=tags, route_class=AdmittedRoute, strict_content_type=False)
 
 
-class SegmentRouter(Router):
+class SegmentRouter(APIRouter):
     """A flat list of routes, matched only against those that share the request's first path
     segment (``/projects/7`` tries the ``/projects...`` routes alone).
 
@@ -153,13 +153,13 @@ class SegmentRouter(Router):
     request for one late in the list spent longer finding its route than a project read takes.
     Every route's path starts with a literal segment, so each segment's routes go in a flat
     router of their own, in their order; a path whose segment no route has goes to the router
-    of all the routes, which answers 404 (or redirects a trailing slash) as before. ``routes``
-    is the whole list, for a ``Mount`` building URLs (``url_for``).
+    of all the routes, this router itself, which answers 404 (or redirects a trailing slash) as
+    before. ``routes`` is the whole list, for a ``Mount`` building URLs (``url_for``).
     """
 
     def __init__(self, routes: list[BaseRoute]) -> None:
-        super().__init__(routes=routes)
-        self._everything = _router_of(routes)
+        super().__init__()
+        self.routes.extend(routes)
         by_segment: dict[str, list[BaseRoute]] = {}
         for route in routes:
             path: str = getattr(route, "path", "")
@@ -170,15 +170,17 @@ class SegmentRouter(Router):
         self._by_segment = {segment: _router_of(same) for segment, same in by_segment.items()}
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        router = self._everything
         if scope["type"] == "http":
             # The path below the mount: a Mount keeps the whole path and extends root_path.
             path: str = scope["path"]
             root_path: str = scope.get("root_path", "")
             if root_path and path.startswith(root_path):
                 path = path[len(root_path) :]
-            router = self._by_segment.get(_first_segment(path), router)
-        await router(scope, receive, send)
+            segment_router = self._by_segment.get(_first_segment(path))
+            if segment_router is not None:
+                await segment_router(scope, receive, send)
+                return
+        await super().app(scope, receive, send)
 
 
 def _first_segment(path: str) -> str:

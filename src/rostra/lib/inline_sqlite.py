@@ -30,7 +30,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any, Self, cast
 
 _BUSY_FIRST_PAUSE = 0.001
@@ -280,10 +279,6 @@ class Connection:
     def cursor(self) -> Cursor:
         return Cursor(self)
 
-    async def execute(self, sql: str, parameters: Any = ()) -> Cursor:
-        cursor = Cursor(self)
-        return await cursor.execute(sql, parameters)
-
     async def commit(self) -> None:
         try:
             await self._retry_busy(self.raw.commit)
@@ -310,17 +305,6 @@ class Connection:
     def stop(self) -> None:
         """Close at once (SQLAlchemy's ``terminate`` outside the loop)."""
         self.raw.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 def connector(
