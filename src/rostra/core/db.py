@@ -30,11 +30,13 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.types import TypeDecorator
 
 from rostra.core.cache import Caches, discard_after_rollback, run_after_commit
 from rostra.core.config import Settings
 from rostra.core.sqlite_reads import SQLiteReads
+from rostra.core.sqlite_writes import SQLiteWrites, Written
 from rostra.lib import inline_sqlite
 
 NAMING_CONVENTION = {
@@ -118,7 +120,9 @@ worker thread (lib/inline_sqlite.py). A page of a million rows takes a few milli
 deep offset into them most of a second."""
 
 
-def make_engine(settings: Settings) -> AsyncEngine:
+def make_engine(settings: Settings, turns: inline_sqlite.WriteTurns | None = None) -> AsyncEngine:
+    """The engine of ``settings``; on SQLite its writers take ``turns`` (a new one when none is
+    given) with whatever else writes in this process."""
     if settings.is_sqlite:
         path = settings.sqlite_path()
         if path is not None:
@@ -127,7 +131,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
         # names aiosqlite, whose dialect is the one that speaks to an asyncio driver.
         connect = inline_sqlite.connector(
             str(path) if path is not None else ":memory:",
-            turns=inline_sqlite.WriteTurns(),
+            turns=turns or inline_sqlite.WriteTurns(),
             busy_seconds=SQLITE_BUSY_SECONDS,
             budget=inline_sqlite.LoopBudget(SQLITE_LOOP_SECONDS) if path is not None else None,
             pragmas=SQLITE_PRAGMAS,
@@ -194,14 +198,23 @@ class Database:
     """The engine and session factory of one app (or CLI command, or worker)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.engine = make_engine(settings)
+        turns = inline_sqlite.WriteTurns()
+        self.engine = make_engine(settings, turns)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         path = settings.sqlite_path()
-        self._sqlite_reads = (
-            SQLiteReads(path, loop_seconds=SQLITE_LOOP_SECONDS, json_deserializer=read_json)
-            if path is not None
-            else None
-        )
+        self._sqlite_reads: SQLiteReads | None = None
+        self._sqlite_writes: SQLiteWrites | None = None
+        if path is not None:
+            self._sqlite_reads = SQLiteReads(
+                path, loop_seconds=SQLITE_LOOP_SECONDS, json_deserializer=read_json
+            )
+            self._sqlite_writes = SQLiteWrites(
+                str(path),
+                turns=turns,
+                busy_seconds=SQLITE_BUSY_SECONDS,
+                pragmas=SQLITE_PRAGMAS,
+                dialect=self.engine.dialect,
+            )
         self.caches = Caches(settings.auth_cache_seconds)
         self.notifications = Notifications()
 
@@ -239,6 +252,21 @@ class Database:
                 return (await connection.execute(statement, params)).all()
         return await self._sqlite_reads.rows(statement, params, prepared=prepared)
 
+    async def write(self, statement: UpdateBase, params: Mapping[str, Any]) -> Written:
+        """One insert, update or delete in a transaction of its own, outside any session: for
+        the short records kept beside a request's own transaction. ``statement`` is built once
+        (its values are ``bindparam``s named in ``params``), as it is compiled once.
+
+        On a SQLite file it runs straight on the driver (``core.sqlite_writes``), taking its
+        turn among the process's writers. Elsewhere it runs on a pooled connection.
+        """
+        if self._sqlite_writes is not None:
+            return await self._sqlite_writes.run(statement, params)
+        async with self.engine.begin() as connection:
+            result = await connection.execute(statement, params)
+            rows = result.all() if result.returns_rows else []
+            return Written(rows, result.rowcount)
+
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
@@ -246,4 +274,6 @@ class Database:
     async def dispose(self) -> None:
         if self._sqlite_reads is not None:
             self._sqlite_reads.close()
+        if self._sqlite_writes is not None:
+            self._sqlite_writes.close()
         await self.engine.dispose()

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, create_engine, event
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.sql.dml import UpdateBase
 
 from rostra.lib import inline_sqlite
 
@@ -39,9 +40,10 @@ Processor = Callable[[Any], Any]
 
 
 class Prepared:
-    """A select compiled once for SQLite, run on the driver with its types' processors."""
+    """A statement compiled once for SQLite, run on the driver with its types' processors: a
+    select, or an insert, update or delete (whose rows are those it ``returning``s)."""
 
-    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+    def __init__(self, statement: Select[Any] | UpdateBase, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         if compiled.post_compile_params or compiled.escaped_bind_names or not compiled.positiontup:
             raise ValueError("only plain positional statements are prepared")
@@ -56,16 +58,20 @@ class Prepared:
             process = binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 self._bind[name] = process
-        columns = statement.selected_columns
+        columns = statement.exported_columns
         self._width = len(columns)
         self._results: list[tuple[int, Processor]] = []
         for index, column in enumerate(columns):
             process = column.type.dialect_impl(dialect).result_processor(dialect, None)
             if process is not None:
                 self._results.append((index, process))
-        self._row: Any = namedtuple("Row", columns.keys(), rename=True)  # type: ignore[misc]
+        names = list(map(str, columns.keys()))
+        self._row: Any = namedtuple("Row", names, rename=True)  # type: ignore[misc]
 
     def run(self, raw: sqlite3.Connection, params: Mapping[str, Any]) -> list[Any]:
+        return self.rows(self.execute(raw, params))
+
+    def execute(self, raw: sqlite3.Connection, params: Mapping[str, Any]) -> sqlite3.Cursor:
         args = []
         for name in self._names:
             if name in params:
@@ -76,7 +82,13 @@ class Prepared:
                 raise KeyError(f"a value is required for the parameter {name!r}")
             process = self._bind.get(name)
             args.append(value if process is None else process(value))
-        cursor = raw.execute(self.sql, args)
+        return raw.execute(self.sql, args)
+
+    def rows(self, cursor: sqlite3.Cursor) -> list[Any]:
+        if cursor.description is None:
+            if self._width:
+                raise RuntimeError(f"{self.sql!r} answers no rows but returns columns")
+            return []
         if len(cursor.description) != self._width:
             raise RuntimeError(f"{self.sql!r} answers other columns than it selects")
         make = self._row._make
@@ -91,7 +103,8 @@ class Prepared:
         return rows
 
 
-_prepare = lru_cache(maxsize=PREPARED_PER_PROCESS)(Prepared)
+prepare = lru_cache(maxsize=PREPARED_PER_PROCESS)(Prepared)
+"""The ``Prepared`` form of a statement, made once per statement object."""
 
 
 class SQLiteReads:
@@ -117,7 +130,7 @@ class SQLiteReads:
         try:
             with self._budget.running():
                 if prepared:
-                    prepared_statement = _prepare(statement, self._engine.dialect)
+                    prepared_statement = prepare(statement, self._engine.dialect)
                     raw = connection.connection.dbapi_connection
                     assert isinstance(raw, sqlite3.Connection)
                     return prepared_statement.run(raw, params or {})

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Delete, Row, delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from rostra.core.db import Database, utcnow
@@ -61,15 +61,51 @@ class Claim:
     ref: KeyRef
 
 
+_FIND = select(_KEYS).where(_KEYS.c.lookup == bindparam("lookup"))
+_TAKE_OVER = (
+    update(IdempotencyKey)
+    .where(
+        _KEYS.c.id == bindparam("record_id"),
+        _KEYS.c.response_status.is_(None),
+        _KEYS.c.created_at == bindparam("claimed_at"),
+    )
+    .values(created_at=bindparam("now"))
+)
+_STORE = (
+    update(IdempotencyKey)
+    .where(_KEYS.c.id == bindparam("record_id"))
+    .values(
+        response_status=bindparam("status"),
+        response_headers=bindparam("headers"),
+        response_body=bindparam("body"),
+    )
+)
+_RELEASE = delete(IdempotencyKey).where(
+    _KEYS.c.id == bindparam("record_id"), _KEYS.c.response_status.is_(None)
+)
+_FORGET_EXPIRED = delete(IdempotencyKey).where(_KEYS.c.created_at < bindparam("expired_before"))
+
+
 class IdempotencyStore:
-    """Core statements, each transaction on a connection of its own outside any ORM session: a
-    claim is a few short statements, and a Session's set-up costs more than they do."""
+    """Statements built once, each run in a transaction of its own outside any session
+    (``Database.read`` and ``Database.write``): a claim is a read and a short write, and a
+    session's set-up, or even the async engine's, costs several times what they do."""
 
     def __init__(self, database: Database, secret: str) -> None:
         self._db = database
         self._secret = hashlib.sha256(b"rostra-idempotency:" + secret.encode()).digest()
         dialect = database.engine.dialect.name
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._insert_claim_statement = (
+            insert(IdempotencyKey)
+            .values(
+                lookup=bindparam("lookup"),
+                fingerprint=bindparam("fingerprint"),
+                created_at=bindparam("now"),
+            )
+            .on_conflict_do_nothing(index_elements=[_KEYS.c.lookup])
+            .returning(_KEYS.c.id)
+        )
         self._swept_at: datetime | None = None
 
     def key_ref(self, *, account: str, key: str) -> KeyRef:
@@ -93,9 +129,8 @@ class IdempotencyStore:
         """
         for _ in range(_CLAIM_ATTEMPTS):
             now = utcnow()
-            async with self._db.engine.begin() as connection:
-                found = await connection.execute(select(_KEYS).where(_KEYS.c.lookup == ref.lookup))
-                record = found.first()
+            found = await self._db.read(_FIND, {"lookup": ref.lookup}, prepared=True)
+            record = found[0] if found else None
             outcome: Claim | StoredAnswer | None
             if record is None:
                 outcome = await self._insert_claim(ref, fingerprint, now)
@@ -110,27 +145,22 @@ class IdempotencyStore:
         raise IdempotencyKeyInUse()
 
     async def _insert_claim(self, ref: KeyRef, fingerprint: str, now: datetime) -> Claim | None:
-        async with self._db.engine.begin() as connection:
-            if self._swept_at is None or now - self._swept_at >= SWEEP_EVERY:
-                # Expired keys are forgotten lazily: here, at most once a SWEEP_EVERY per process
-                # (and at once when a new claim meets its key's expired record).
-                self._swept_at = now
-                await connection.execute(_expired(now))
-            record_id = await connection.scalar(
-                self._insert(IdempotencyKey)
-                .values(lookup=ref.lookup, fingerprint=fingerprint, created_at=now)
-                .on_conflict_do_nothing(index_elements=[IdempotencyKey.lookup])
-                .returning(IdempotencyKey.id)
-            )
-        return None if record_id is None else Claim(record_id, ref)
+        if self._swept_at is None or now - self._swept_at >= SWEEP_EVERY:
+            # Expired keys are forgotten lazily: here, at most once a SWEEP_EVERY per process
+            # (and at once when a new claim meets its key's expired record).
+            await self._forget_expired(now)
+        written = await self._db.write(
+            self._insert_claim_statement,
+            {"lookup": ref.lookup, "fingerprint": fingerprint, "now": now},
+        )
+        return Claim(written.rows[0].id, ref) if written.rows else None
 
     async def _forget_expired(self, now: datetime) -> None:
-        async with self._db.engine.begin() as connection:
-            await connection.execute(_expired(now))
+        await self._db.write(_FORGET_EXPIRED, {"expired_before": now - KEY_LIFETIME})
         self._swept_at = now
 
     async def _decide(
-        self, record: Row[Any], ref: KeyRef, fingerprint: str, now: datetime
+        self, record: Any, ref: KeyRef, fingerprint: str, now: datetime
     ) -> Claim | StoredAnswer | None:
         if not hmac.compare_digest(record.fingerprint, fingerprint):
             raise IdempotencyKeyReused()
@@ -143,43 +173,25 @@ class IdempotencyStore:
             )
         if record.created_at >= now - ABANDONED_AFTER:
             raise IdempotencyKeyInUse()
-        async with self._db.engine.begin() as connection:
-            result = await connection.execute(
-                update(IdempotencyKey)
-                .where(
-                    IdempotencyKey.id == record.id,
-                    IdempotencyKey.response_status.is_(None),
-                    IdempotencyKey.created_at == record.created_at,
-                )
-                .values(created_at=now)
-            )
-        return Claim(record.id, ref) if getattr(result, "rowcount", 0) == 1 else None
+        written = await self._db.write(
+            _TAKE_OVER, {"record_id": record.id, "claimed_at": record.created_at, "now": now}
+        )
+        return Claim(record.id, ref) if written.rowcount == 1 else None
 
     async def store(self, claim: Claim, answer: StoredAnswer) -> None:
-        async with self._db.engine.begin() as connection:
-            await connection.execute(
-                update(IdempotencyKey)
-                .where(IdempotencyKey.id == claim.record_id)
-                .values(
-                    response_status=answer.status,
-                    response_headers=[list(pair) for pair in answer.headers],
-                    response_body=_seal(claim.ref, answer.body),
-                )
-            )
+        await self._db.write(
+            _STORE,
+            {
+                "record_id": claim.record_id,
+                "status": answer.status,
+                "headers": [list(pair) for pair in answer.headers],
+                "body": _seal(claim.ref, answer.body),
+            },
+        )
 
     async def release(self, claim: Claim) -> None:
         """Give the key up unanswered: the request changed nothing, so a retry runs it anew."""
-        async with self._db.engine.begin() as connection:
-            await connection.execute(
-                delete(IdempotencyKey).where(
-                    IdempotencyKey.id == claim.record_id,
-                    IdempotencyKey.response_status.is_(None),
-                )
-            )
-
-
-def _expired(now: datetime) -> Delete:
-    return delete(IdempotencyKey).where(IdempotencyKey.created_at < now - KEY_LIFETIME)
+        await self._db.write(_RELEASE, {"record_id": claim.record_id})
 
 
 def _seal(ref: KeyRef, body: bytes) -> bytes:

@@ -30,8 +30,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Self, cast
+from typing import Any, Self, TypeVar, cast
 
+_T = TypeVar("_T")
 _BUSY_FIRST_PAUSE = 0.001
 _BUSY_LONGEST_PAUSE = 0.05
 _READ_PREFIXES = ("SELECT", "PRAGMA", "EXPLAIN")
@@ -93,6 +94,21 @@ def read_apart(path: str, sql: str, parameters: Any) -> tuple[Any, list[Any]]:
         return cursor.description, cursor.fetchall()
     finally:
         raw.close()
+
+
+async def retry_busy(call: Callable[[], _T], seconds: float) -> _T:
+    """``call``, run again (with ``asyncio.sleep`` between) while another process holds the
+    database, for up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    pause = _BUSY_FIRST_PAUSE
+    while True:
+        try:
+            return call()
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error) or time.monotonic() + pause > deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, _BUSY_LONGEST_PAUSE)
 
 
 class WriteTurns:
@@ -259,17 +275,7 @@ class Connection:
             self._give_back_when_done()
 
     async def _retry_busy(self, call: Callable[[], object]) -> None:
-        deadline = time.monotonic() + self._busy_seconds
-        pause = _BUSY_FIRST_PAUSE
-        while True:
-            try:
-                call()
-                return
-            except sqlite3.OperationalError as error:
-                if not _is_busy(error) or time.monotonic() + pause > deadline:
-                    raise
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, _BUSY_LONGEST_PAUSE)
+        await retry_busy(call, self._busy_seconds)
 
     def _give_back_when_done(self) -> None:
         if self._has_turn and not self.raw.in_transaction:
