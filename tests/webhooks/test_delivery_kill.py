@@ -60,10 +60,10 @@ async def produce_events(app: FastAPI, owner_id: int) -> None:
     """1,000 events recorded through the events service (which fans them out), 100 per
     transaction, as a busy API would."""
     for batch in range(EVENTS // 100):
-        async with app.state.db.session_scope() as session:
+        async with app.state.db.transaction() as writes:
             for n in range(100):
                 await events.record(
-                    session,
+                    writes,
                     event_type="data.created",
                     data=Thing(n=batch * 100 + n),
                     owner_id=owner_id,

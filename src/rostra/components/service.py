@@ -15,7 +15,7 @@ from rostra.components.schemas import (
     ComponentReplace,
     ComponentUpdate,
 )
-from rostra.core.db import take_write_turn, utcnow
+from rostra.core.db import SessionWrites, take_write_turn, utcnow
 from rostra.core.errors import Conflict, Forbidden, Invalid, NotFound
 from rostra.core.security import Principal
 from rostra.events import catalog
@@ -114,7 +114,7 @@ async def _record(
     actor: Principal,
 ) -> None:
     await events.record(
-        session,
+        SessionWrites(session),
         event_type=event_type,
         data=to_out(component, livemode=actor.livemode),
         owner_id=project.owner_id,

@@ -36,7 +36,8 @@ from sqlalchemy.types import TypeDecorator
 from rostra.core.cache import Caches, discard_after_rollback, run_after_commit
 from rostra.core.config import Settings
 from rostra.core.sqlite_reads import SQLiteReads
-from rostra.core.sqlite_writes import SQLiteWrites, Written
+from rostra.core.sqlite_writes import SQLiteWrites
+from rostra.core.writes import ConnectionWrites, Writes, Written, run_on
 from rostra.lib import inline_sqlite
 
 NAMING_CONVENTION = {
@@ -160,6 +161,24 @@ def notify_after_commit(session: AsyncSession, topic: str) -> None:
     session.info.setdefault(_NOTIFY_TOPICS, set()).add(topic)
 
 
+class SessionWrites:
+    """A session's transaction as ``core.writes.Writes``: each statement runs after the
+    session's pending changes are flushed, on the session's connection (without the ORM's
+    execution around a Core statement)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def run(self, statement: Executable, params: Mapping[str, Any]) -> Written:
+        session = self._session
+        if session.new or session.dirty or session.deleted:
+            await session.flush()
+        return await run_on(await session.connection(), statement, params)
+
+    def notify_after_commit(self, topic: str) -> None:
+        notify_after_commit(self._session, topic)
+
+
 class Notifications:
     """In-process wake-ups by topic, such as "new webhook deliveries are due".
 
@@ -252,20 +271,28 @@ class Database:
                 return (await connection.execute(statement, params)).all()
         return await self._sqlite_reads.rows(statement, params, prepared=prepared)
 
-    async def write(self, statement: UpdateBase, params: Mapping[str, Any]) -> Written:
-        """One insert, update or delete in a transaction of its own, outside any session: for
-        the short records kept beside a request's own transaction. ``statement`` is built once
-        (its values are ``bindparam``s named in ``params``), as it is compiled once.
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Writes]:
+        """Statements built once (``core.writes``), in one transaction outside any session:
+        committed when the block succeeds, rolled back when it raises. For the hottest writes,
+        which need neither the unit of work nor a session's set-up.
 
-        On a SQLite file it runs straight on the driver (``core.sqlite_writes``), taking its
-        turn among the process's writers. Elsewhere it runs on a pooled connection.
+        On a SQLite file they run straight on the driver (``core.sqlite_writes``), taking their
+        turn among the process's writers. Elsewhere on a pooled connection.
         """
+        topics: set[str] = set()
         if self._sqlite_writes is not None:
-            return await self._sqlite_writes.run(statement, params)
-        async with self.engine.begin() as connection:
-            result = await connection.execute(statement, params)
-            rows = result.all() if result.returns_rows else []
-            return Written(rows, result.rowcount)
+            async with self._sqlite_writes.transaction(topics) as on_driver:
+                yield on_driver
+        else:
+            async with self.engine.begin() as connection:
+                yield ConnectionWrites(connection, topics)
+        self.notifications.notify_all(topics)
+
+    async def write(self, statement: UpdateBase, params: Mapping[str, Any]) -> Written:
+        """One statement built once, in a transaction of its own (``transaction``)."""
+        async with self.transaction() as writes:
+            return await writes.run(statement, params)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

@@ -1,40 +1,61 @@
-"""``Database.write`` on a SQLite file: one statement in a transaction of its own, run on the
-event loop's thread straight on the driver.
+"""``Database.transaction`` on a SQLite file: statements built once, run on the event loop's
+thread straight on the driver.
 
-For the short records a request keeps beside its own transaction (an idempotency key's claim,
-then its answer). Through SQLAlchemy's async engine such a write costs about 300 us of greenlet
-switches, pool checkout and execution context around a statement that takes 50; here it is the
-statement and its commit. The statement is ``Prepared`` (``core.sqlite_reads``): compiled once,
-its values turned by its columns' types as SQLAlchemy would.
+For the hottest writes: an idempotency key's claim and answer, a project's creation. Through
+SQLAlchemy's async engine a short transaction costs about 300 us of greenlet switches, pool
+checkout and execution contexts around statements that take tens; through a session with the
+unit of work, several times that. Here it is the statements and the commit. Each statement is
+``Prepared`` (``core.sqlite_reads``): compiled once, its values turned by its columns' types as
+SQLAlchemy would, and its errors are SQLAlchemy's (``IntegrityError``...), so callers handle a
+failure alike on either database.
 
-The connection writes only while it holds its process's write turn
-(``lib.inline_sqlite.WriteTurns``, shared with the engine's connections), so it takes its turn
-among the sessions' writers, and is used by one write at a time. ``BEGIN IMMEDIATE`` takes
-SQLite's lock before the statement (waiting for another process's write with the driver's
-``retry_busy``), so a statement never meets a lock half-way.
+The connection is used only while it holds its process's write turn
+(``lib.inline_sqlite.WriteTurns``, shared with the engine's connections): it takes its turn
+among the sessions' writers, and serves one transaction at a time. ``BEGIN IMMEDIATE`` takes
+SQLite's lock first (waiting for another process's write with the driver's ``retry_busy``), so
+no statement meets a lock half-way and a transaction's reads see the latest commit.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+from sqlalchemy import Executable
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.dml import UpdateBase
 
-from rostra.core.sqlite_reads import Prepared, prepare
+from rostra.core.sqlite_reads import prepare
+from rostra.core.writes import Written
 from rostra.lib import inline_sqlite
 
 
-@dataclass(frozen=True, slots=True)
-class Written:
-    """What a write gave: the rows it returned (``RETURNING``) and how many rows it touched."""
+@contextmanager
+def _sqlalchemy_errors(sql: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(sql, None, error, sqlite3.Error) from error
 
-    rows: Sequence[Any]
-    rowcount: int
+
+class SQLiteTransaction:
+    """``core.writes.Writes`` on the write connection, inside its transaction."""
+
+    def __init__(self, raw: sqlite3.Connection, dialect: Dialect, topics: set[str]) -> None:
+        self._raw = raw
+        self._dialect = dialect
+        self._topics = topics
+
+    async def run(self, statement: Executable, params: Mapping[str, Any]) -> Written:
+        prepared = prepare(statement, self._dialect)
+        with _sqlalchemy_errors(prepared.sql):
+            cursor = prepared.execute(self._raw, params)
+            return Written(prepared.rows(cursor), cursor.rowcount)
+
+    def notify_after_commit(self, topic: str) -> None:
+        self._topics.add(topic)
 
 
 class SQLiteWrites:
@@ -65,30 +86,26 @@ class SQLiteWrites:
             self._raw = raw
         return self._raw
 
-    async def run(self, statement: UpdateBase, params: Mapping[str, Any]) -> Written:
-        """Raises what SQLAlchemy would (``IntegrityError``, ``OperationalError``...), so a
-        caller handles a failed write alike on either database."""
-        prepared = prepare(statement, self._dialect)
-        try:
+    @asynccontextmanager
+    async def transaction(self, topics: set[str]) -> AsyncIterator[SQLiteTransaction]:
+        """Committed when the block succeeds, rolled back when it raises."""
+        with _sqlalchemy_errors("BEGIN IMMEDIATE"):
             await self._turns.take(self._busy_seconds)
-            try:
-                return await self._run(prepared, params)
-            finally:
-                self._turns.give_back()
-        except sqlite3.Error as error:
-            raise DBAPIError.instance(prepared.sql, None, error, sqlite3.Error) from error
-
-    async def _run(self, prepared: Prepared, params: Mapping[str, Any]) -> Written:
-        raw = self._connection()
-        await inline_sqlite.retry_busy(lambda: raw.execute("BEGIN IMMEDIATE"), self._busy_seconds)
         try:
-            cursor = prepared.execute(raw, params)
-            written = Written(prepared.rows(cursor), cursor.rowcount)
-            await inline_sqlite.retry_busy(raw.commit, self._busy_seconds)
-        except BaseException:
-            raw.rollback()
-            raise
-        return written
+            raw = self._connection()
+            with _sqlalchemy_errors("BEGIN IMMEDIATE"):
+                await inline_sqlite.retry_busy(
+                    lambda: raw.execute("BEGIN IMMEDIATE"), self._busy_seconds
+                )
+            try:
+                yield SQLiteTransaction(raw, self._dialect, topics)
+                with _sqlalchemy_errors("COMMIT"):
+                    await inline_sqlite.retry_busy(raw.commit, self._busy_seconds)
+            except BaseException:
+                raw.rollback()
+                raise
+        finally:
+            self._turns.give_back()
 
     def close(self) -> None:
         if self._raw is not None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rostra.core.db import take_write_turn, utcnow
+from rostra.core.db import SessionWrites, take_write_turn, utcnow
 from rostra.core.errors import Forbidden, Invalid, NotFound
 from rostra.core.security import Principal
 from rostra.datasets.models import DataSet
@@ -104,7 +104,7 @@ async def _record(
     session: AsyncSession, event_type: str, data_set: DataSet, actor: Principal | None
 ) -> None:
     await events.record(
-        session,
+        SessionWrites(session),
         event_type=event_type,
         data=to_out(data_set, livemode=projects.livemode_of(actor)),
         owner_id=data_set.owner_id,

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rostra.components.models import Component
-from rostra.core.db import utcnow
+from rostra.core.db import SessionWrites, utcnow
 from rostra.core.errors import Conflict, Invalid, NotFound
 from rostra.core.security import Principal
 from rostra.deployments.models import Deployment
@@ -74,7 +74,7 @@ async def _record(
     actor: Principal,
 ) -> None:
     await events.record(
-        session,
+        SessionWrites(session),
         event_type=event_type,
         data=to_out(deployment, livemode=actor.livemode),
         owner_id=project.owner_id,

@@ -1,7 +1,7 @@
 """Writing events beside the change that caused them, and reading them back.
 
-``record`` only adds: the event is flushed with the change and commits or rolls back with it,
-so the log never shows a change that did not happen, nor misses one that did.
+``record`` writes in the transaction of the change: the event commits or rolls back with it, so
+the log never shows a change that did not happen, nor misses one that did.
 """
 
 from __future__ import annotations
@@ -10,27 +10,39 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Select, or_, true
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, bindparam, insert, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from rostra.core.db import utcnow
 from rostra.core.security import Principal
+from rostra.core.writes import Writes
 from rostra.events.catalog import EVENT_TYPES
 from rostra.events.models import Event
 from rostra.events.schemas import EventOut
 from rostra.lib.secrets import random_token
 
 EVENT_ID_PREFIX = "evt_"
+_COLUMNS = (
+    "public_id",
+    "type",
+    "owner_id",
+    "project_id",
+    "actor_id",
+    "livemode",
+    "data",
+    "created_at",
+)
 
 MemberProjects = Callable[[int], Select[Any]]
 """Given a user id, a select of the ids of the projects they are a member of."""
 
-EventSubscriber = Callable[[AsyncSession, Event], Awaitable[None]]
-"""Called with (session, event) right after ``record`` writes an event, in its transaction:
+EventSubscriber = Callable[[Writes, Event], Awaitable[None]]
+"""Called with (writes, event) right after ``record`` writes an event, in its transaction:
 a domain above this one (webhooks) adds its own rows for the event, which then commit or roll
 back with it. ``api.py`` registers them with ``add_subscriber``."""
 _subscribers: list[EventSubscriber] = []
+
+_INSERT = insert(Event).values({name: bindparam(name) for name in _COLUMNS}).returning(Event.id)
 
 
 def add_subscriber(subscriber: EventSubscriber) -> None:
@@ -46,33 +58,35 @@ def actor_id_of(actor: Principal | None) -> int | None:
 
 
 async def record(
-    session: AsyncSession,
+    writes: Writes,
     *,
     event_type: str,
-    data: BaseModel,
+    data: BaseModel | dict[str, Any],
     owner_id: int | None,
     project_id: int | None = None,
     actor: Principal | None = None,
 ) -> Event:
-    """Add an event for ``data`` (the resource as the API shows it) to the current transaction."""
+    """Write an event for ``data`` (the resource as the API shows it: a model, or the dict of
+    its JSON) in the transaction of ``writes``.
+
+    The event is written at once, not left to a flush: the subscribers (the webhooks fan-out)
+    refer to it by its id. What is returned is not in any session."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
-    event = Event(
-        public_id=EVENT_ID_PREFIX + random_token(24),
-        type=event_type,
-        owner_id=owner_id,
-        project_id=project_id,
-        actor_id=actor_id_of(actor),
-        livemode=actor.livemode if actor is not None else True,
-        data=data.model_dump(mode="json"),
-        created_at=utcnow(),
-    )
-    session.add(event)
-    if _subscribers:
-        # The subscribers (the webhooks fan-out) refer to the event by its id.
-        await session.flush()
-        for subscriber in _subscribers:
-            await subscriber(session, event)
+    values = {
+        "public_id": EVENT_ID_PREFIX + random_token(24),
+        "type": event_type,
+        "owner_id": owner_id,
+        "project_id": project_id,
+        "actor_id": actor_id_of(actor),
+        "livemode": actor.livemode if actor is not None else True,
+        "data": data if isinstance(data, dict) else data.model_dump(mode="json"),
+        "created_at": utcnow(),
+    }
+    written = await writes.run(_INSERT, values)
+    event = Event(id=written.rows[0].id, **values)
+    for subscriber in _subscribers:
+        await subscriber(writes, event)
     return event
 
 

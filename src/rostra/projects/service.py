@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from rostra.core.db import Base, Database, take_write_turn, utcnow
+from rostra.core.db import Base, Database, SessionWrites, take_write_turn, utcnow
 from rostra.core.errors import Conflict, Forbidden, NotFound
 from rostra.core.listing import CountQuery
 from rostra.core.security import Principal
@@ -402,7 +402,7 @@ async def _record(
     session: AsyncSession, event_type: str, project: Project, actor: Principal | None
 ) -> None:
     await events.record(
-        session,
+        SessionWrites(session),
         event_type=event_type,
         data=to_out(project, livemode=livemode_of(actor)),
         owner_id=project.owner_id,
@@ -564,7 +564,7 @@ async def _record_member(
     actor: Principal,
 ) -> None:
     await events.record(
-        session,
+        SessionWrites(session),
         event_type=event_type,
         data=member_out(member, livemode=livemode_of(actor)),
         owner_id=project.owner_id,

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rostra.core.cache import forget_user_after_commit
-from rostra.core.db import take_write_turn, utcnow
+from rostra.core.db import SessionWrites, take_write_turn, utcnow
 from rostra.core.errors import Conflict, Forbidden, Invalid, NotFound
 from rostra.core.security import Principal
 from rostra.events import catalog
@@ -65,7 +65,9 @@ async def _record(
     view = to_out(user, viewer=None).model_copy(
         update={"email": user.email, "livemode": actor.livemode if actor else True}
     )
-    await events.record(session, event_type=event_type, data=view, owner_id=user.id, actor=actor)
+    await events.record(
+        SessionWrites(session), event_type=event_type, data=view, owner_id=user.id, actor=actor
+    )
 
 
 async def get_user(session: AsyncSession, user_id: int) -> User:

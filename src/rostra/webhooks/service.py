@@ -11,16 +11,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import Select, insert, or_, select
+from sqlalchemy import Integer, Select, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from rostra.core.db import notify_after_commit, take_write_turn, utcnow
 from rostra.core.errors import Conflict, Invalid, NotFound
 from rostra.core.security import Principal
+from rostra.core.writes import Writes
 from rostra.events import catalog
 from rostra.events import service as events
 from rostra.events.models import Event
@@ -334,65 +336,91 @@ def _delivery_fields(delivery: WebhookDelivery) -> dict[str, Any]:
     }
 
 
-def _may_see(event: Event) -> ColumnElement[bool]:
-    """Endpoints whose owner may see ``event``: the rule of ``GET /events``
-    (``events.service.visible_to``) for each owner at once: their own events, events of
-    projects they are a member of, and every event for administrators."""
-    clauses = [User.role == "admin"]
-    if event.owner_id is not None:
-        clauses.append(WebhookEndpoint.owner_id == event.owner_id)
-    if event.project_id is not None:
-        members = select(ProjectMember.user_id).where(ProjectMember.project_id == event.project_id)
-        clauses.append(WebhookEndpoint.owner_id.in_(members))
-    return or_(*clauses)
-
-
-def _subscribed(endpoint: WebhookEndpoint, event_type: str) -> bool:
-    return ALL_EVENTS in endpoint.events or event_type in endpoint.events
-
-
-async def fan_out(session: AsyncSession, event: Event) -> None:
-    """The events domain's subscriber: one pending delivery, due now, for every active
-    endpoint of the event's mode that subscribes to its type, is scoped to its project (or to
-    none) and whose owner may see it. Runs inside the transaction that wrote the event, so the
-    deliveries commit or roll back with the change."""
-    if event.type == catalog.PING:
-        return
+@lru_cache(maxsize=4)
+def _subscribers_of(*, owned: bool, in_project: bool) -> Select[int, list[str]]:
+    """The endpoints that may receive an event of this shape (with an owner, of a project):
+    active, of the event's mode, scoped to its project (or to none), and whose owner may see
+    it by the rule of ``GET /events`` (``events.service.visible_to``): their own events,
+    events of projects they are a member of, and every event for administrators. Built once
+    per shape, the event's values bound when it runs."""
     project_scope: ColumnElement[bool] = WebhookEndpoint.project_id.is_(None)
-    if event.project_id is not None:
-        project_scope = or_(project_scope, WebhookEndpoint.project_id == event.project_id)
-    query = (
-        select(WebhookEndpoint)
+    may_see: list[ColumnElement[bool]] = [User.role == "admin"]
+    if owned:
+        may_see.append(WebhookEndpoint.owner_id == bindparam("owner_id"))
+    if in_project:
+        project_id = bindparam("project_id", type_=Integer)
+        project_scope = or_(project_scope, WebhookEndpoint.project_id == project_id)
+        members = select(ProjectMember.user_id).where(ProjectMember.project_id == project_id)
+        may_see.append(WebhookEndpoint.owner_id.in_(members))
+    return (
+        select(WebhookEndpoint.id, WebhookEndpoint.events)
         .join(User, User.id == WebhookEndpoint.owner_id)
         .where(
             WebhookEndpoint.active.is_(True),
-            WebhookEndpoint.livemode == event.livemode,
+            WebhookEndpoint.livemode == bindparam("livemode"),
             project_scope,
-            _may_see(event),
+            or_(*may_see),
         )
         .order_by(WebhookEndpoint.id)
         # PostgreSQL: an endpoint deleted meanwhile is skipped, and one being deleted waits for
         # this commit, rather than this change failing on the deliveries' foreign key.
         .with_for_update(key_share=True, of=WebhookEndpoint)
     )
-    endpoints = [e for e in (await session.scalars(query)).all() if _subscribed(e, event.type)]
-    if not endpoints:
+
+
+_INSERT_DELIVERY = insert(WebhookDelivery).values(
+    {
+        name: bindparam(name)
+        for name in (
+            "endpoint_id",
+            "event_id",
+            "event_type",
+            "message_id",
+            "payload",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "created_at",
+        )
+    }
+)
+
+
+def _subscribed(events_of_endpoint: list[str], event_type: str) -> bool:
+    return ALL_EVENTS in events_of_endpoint or event_type in events_of_endpoint
+
+
+async def fan_out(writes: Writes, event: Event) -> None:
+    """The events domain's subscriber: one pending delivery, due now, for every endpoint that
+    may receive the event (``_subscribers_of``) and subscribes to its type. Runs inside the
+    transaction that wrote the event, so the deliveries commit or roll back with the change."""
+    if event.type == catalog.PING:
+        return
+    query = _subscribers_of(
+        owned=event.owner_id is not None, in_project=event.project_id is not None
+    )
+    found = await writes.run(
+        query,
+        {"owner_id": event.owner_id, "project_id": event.project_id, "livemode": event.livemode},
+    )
+    endpoint_ids = [row.id for row in found.rows if _subscribed(row.events, event.type)]
+    if not endpoint_ids:
         return
     payload = _payload(events.to_out(event))
     now = utcnow()
-    rows = [
-        {
-            "endpoint_id": endpoint.id,
-            "event_id": event.id,
-            "event_type": event.type,
-            "message_id": new_message_id(),
-            "payload": payload,
-            "status": PENDING,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        for endpoint in endpoints
-    ]
-    await session.execute(insert(WebhookDelivery), rows)
-    notify_after_commit(session, DELIVERIES_DUE)
+    for endpoint_id in endpoint_ids:
+        await writes.run(
+            _INSERT_DELIVERY,
+            {
+                "endpoint_id": endpoint_id,
+                "event_id": event.id,
+                "event_type": event.type,
+                "message_id": new_message_id(),
+                "payload": payload,
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            },
+        )
+    writes.notify_after_commit(DELIVERIES_DUE)
