@@ -22,9 +22,11 @@ import httpx
 import pytest
 import redis
 from argon2 import PasswordHasher
+from sqlalchemy import event as sa_event
 
 from rostra.app import create_app
 from rostra.core.config import Settings
+from rostra.core.sqlite_writes import SQLiteTransaction
 from rostra.lib.passwords import BoundedPasswordHasher
 from rostra.migrations.runner import upgrade
 
@@ -179,3 +181,30 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+class CommitRefused(Exception):
+    """What a COMMIT raises while ``failing_commits`` is armed."""
+
+
+@pytest.fixture
+def failing_commits(app: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
+    """While the list holds True, every COMMIT of the app's database fails: the engine's, and
+    the one a transaction straight on SQLite's driver makes (``core.sqlite_writes``)."""
+    armed = [False]
+
+    def refuse(_: object) -> None:
+        if armed[0]:
+            raise CommitRefused("the database went away at commit")
+
+    commit_on_driver = SQLiteTransaction.commit
+
+    async def refuse_on_driver(transaction: SQLiteTransaction) -> None:
+        refuse(transaction)
+        await commit_on_driver(transaction)
+
+    monkeypatch.setattr(SQLiteTransaction, "commit", refuse_on_driver)
+    engine = app.state.db.engine.sync_engine
+    sa_event.listen(engine, "commit", refuse)
+    yield armed
+    sa_event.remove(engine, "commit", refuse)

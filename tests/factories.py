@@ -90,8 +90,11 @@ async def make_project(app: FastAPI, owner: User, **fields: Any) -> Project:
     """A project owned by ``owner`` (private unless ``visibility`` says otherwise)."""
     name = fields.pop("name", f"project {next(_counter)}")
     data = ProjectCreate(name=name, owner_id=owner.id, **fields)
+    created = await projects.create_project(app.state.db, data=data, actor=OPERATOR)
     async with app.state.db.session_scope() as session:
-        return await projects.create_project(session, data=data, actor=OPERATOR)
+        project = await session.get(Project, created.id)
+    assert project is not None
+    return project
 
 
 async def add_member(app: FastAPI, project: Project, user: User, role: str = "viewer") -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
 
 from rostra.core.security import OPERATOR
+from rostra.core.writes import Writes
+from rostra.events import service as events
+from rostra.events.models import Event
 from rostra.projects import service as projects
 from rostra.projects.schemas import ProjectCreate
 from tests.access.helpers import snapshot
@@ -20,38 +20,26 @@ class Crash(Exception):
     pass
 
 
-async def test_raise_after_the_flush_leaves_neither_row(app: FastAPI) -> None:
+async def test_a_crash_before_the_commit_leaves_neither_row(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
     owner = await make_account(app)
     before = await snapshot(app)
+    written: list[Event] = []
 
-    async def create_then_crash() -> None:
-        async with app.state.db.session_scope() as session:
-            project = await projects.create_project(
-                session, data=ProjectCreate(name="doomed", owner_id=owner.id), actor=OPERATOR
-            )
-            assert project.id is not None  # flushed: the rows exist inside the transaction
-            raise Crash
+    async def crash(_: Writes, event: Event) -> None:
+        written.append(event)  # the project, its member and its event are written...
+        raise Crash  # ...and the transaction is not committed
 
+    monkeypatch.setattr(events, "_subscribers", [*events._subscribers, crash])
     with pytest.raises(Crash):
-        await create_then_crash()
+        await projects.create_project(
+            app.state.db, data=ProjectCreate(name="doomed", owner_id=owner.id), actor=OPERATOR
+        )
+    assert [event.type for event in written] == ["project.created"]
     after = await snapshot(app)
     assert after == before
     assert after["projects"] == after["project_members"] == []
-
-
-@pytest.fixture
-def failing_commits(app: FastAPI) -> Iterator[list[bool]]:
-    """While the list holds True, every COMMIT on the app's engine fails."""
-    armed = [False]
-
-    def refuse(_: object) -> None:
-        if armed[0]:
-            raise Crash("the database went away at commit")
-
-    engine = app.state.db.engine.sync_engine
-    event.listen(engine, "commit", refuse)
-    yield armed
-    event.remove(engine, "commit", refuse)
 
 
 async def test_a_failed_commit_leaves_neither_row(

@@ -3,19 +3,13 @@ may see it, written in the transaction of the change, or not at all."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
-from rostra.core.security import OPERATOR
 from rostra.events import service as events
-from rostra.projects import service as projects
-from rostra.projects.schemas import ProjectCreate
 from rostra.webhooks.models import DELIVERIES_DUE, PENDING, WebhookDelivery
 from tests.access.helpers import stored_events
 from tests.factories import (
@@ -90,36 +84,20 @@ async def test_a_rolled_back_change_leaves_neither_event_nor_delivery(app: FastA
     await make_endpoint(app, alice.user, events=["*"])
     await app.state.db.notifications.wait(DELIVERIES_DUE, 0)
 
-    async def create_then_crash() -> None:
-        async with app.state.db.session_scope() as session:
-            await projects.create_project(
-                session, data=ProjectCreate(name="doomed", owner_id=alice.id), actor=OPERATOR
+    async def record_then_crash() -> None:
+        async with app.state.db.transaction() as writes:
+            await events.record(
+                writes, event_type="project.created", data={"id": 1}, owner_id=alice.id
             )
-            assert (
-                len((await session.scalars(select(WebhookDelivery.id))).all()) == 1
-            )  # inside: there
+            found = await writes.run(select(WebhookDelivery.id), {})
+            assert len(found.rows) == 1  # inside: there
             raise Crash
 
     with pytest.raises(Crash):
-        await create_then_crash()
+        await record_then_crash()
     assert await stored_events(app, "project.created") == []
     assert await stored_deliveries(app) == []
     assert not await app.state.db.notifications.wait(DELIVERIES_DUE, 0.01)
-
-
-@pytest.fixture
-def failing_commits(app: FastAPI) -> Iterator[list[bool]]:
-    """While the list holds True, every COMMIT on the app's engine fails."""
-    armed = [False]
-
-    def refuse(_: object) -> None:
-        if armed[0]:
-            raise Crash("the database went away at commit")
-
-    engine = app.state.db.engine.sync_engine
-    sa_event.listen(engine, "commit", refuse)
-    yield armed
-    sa_event.remove(engine, "commit", refuse)
 
 
 async def test_a_failed_commit_leaves_neither_event_nor_delivery(

@@ -45,10 +45,14 @@ class Prepared:
 
     def __init__(self, statement: Select[Any] | UpdateBase, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
-        if compiled.post_compile_params or compiled.escaped_bind_names or not compiled.positiontup:
+        if (
+            compiled.post_compile_params
+            or compiled.escaped_bind_names
+            or compiled.positiontup is None
+        ):
             raise ValueError("only plain positional statements are prepared")
         self.sql = compiled.string
-        self._names = tuple(compiled.positiontup)
+        self._names = tuple(compiled.positiontup or ())
         binds = compiled.binds
         self._defaults = {
             name: binds[name].effective_value for name in self._names if not binds[name].required

@@ -43,10 +43,13 @@ def _sqlalchemy_errors(sql: str) -> Iterator[None]:
 class SQLiteTransaction:
     """``core.writes.Writes`` on the write connection, inside its transaction."""
 
-    def __init__(self, raw: sqlite3.Connection, dialect: Dialect, topics: set[str]) -> None:
+    def __init__(
+        self, raw: sqlite3.Connection, dialect: Dialect, topics: set[str], busy_seconds: float
+    ) -> None:
         self._raw = raw
         self._dialect = dialect
         self._topics = topics
+        self._busy_seconds = busy_seconds
 
     async def run(self, statement: Executable, params: Mapping[str, Any]) -> Written:
         prepared = prepare(statement, self._dialect)
@@ -56,6 +59,10 @@ class SQLiteTransaction:
 
     def notify_after_commit(self, topic: str) -> None:
         self._topics.add(topic)
+
+    async def commit(self) -> None:
+        with _sqlalchemy_errors("COMMIT"):
+            await inline_sqlite.retry_busy(self._raw.commit, self._busy_seconds)
 
 
 class SQLiteWrites:
@@ -97,10 +104,10 @@ class SQLiteWrites:
                 await inline_sqlite.retry_busy(
                     lambda: raw.execute("BEGIN IMMEDIATE"), self._busy_seconds
                 )
+            transaction = SQLiteTransaction(raw, self._dialect, topics, self._busy_seconds)
             try:
-                yield SQLiteTransaction(raw, self._dialect, topics)
-                with _sqlalchemy_errors("COMMIT"):
-                    await inline_sqlite.retry_busy(raw.commit, self._busy_seconds)
+                yield transaction
+                await transaction.commit()
             except BaseException:
                 raw.rollback()
                 raise

@@ -117,10 +117,8 @@ async def list_projects(request: Request) -> Response:
 
 
 @router.post("/projects", status_code=201, response_model=ProjectOut, summary="Create a project")
-async def create_project(
-    request: Request, data: ProjectCreate, session: SessionDep, principal: Writer
-) -> Response:
-    project = await service.create_project(session, data=data, actor=principal)
+async def create_project(request: Request, data: ProjectCreate, principal: Writer) -> Response:
+    project = await service.create_project(request.app.state.db, data=data, actor=principal)
     return _project_response(request, project, principal, status_code=201)
 
 
