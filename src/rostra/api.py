@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Mount, NoMatchFound
 from rostra.api_keys.router import router as api_keys_router
 from rostra.auth.router import router as auth_router
 from rostra.components.router import router as components_router
-from rostra.core.routing import AdmittedRoute, SegmentRouter
+from rostra.core.routing import AdmittedRoute, RouterMount, SegmentRouter
 from rostra.datasets.router import router as datasets_router
 from rostra.datasets.service import hand_over_data_sets
 from rostra.deployments.router import router as deployments_router
@@ -122,7 +122,7 @@ def mount_routes(app: FastAPI) -> None:
     app.router.routes[:0] = [
         _AliasMount(API_PREFIX + LEGACY_SEGMENT, app=legacy),
         _AliasMount(SHORT_PREFIX + LEGACY_SEGMENT, app=legacy),
-        Mount(API_PREFIX, app=api),
+        RouterMount(API_PREFIX, app=api),
         _AliasMount(SHORT_PREFIX, app=api),
         *system_router.routes,
     ]

@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute
+from starlette.datastructures import URLPath
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Match, Mount
+from starlette.routing import Match, NoMatchFound
 from starlette.types import Scope
 
 from rostra.core.errors import install_error_handlers
-from rostra.core.routing import SegmentRouter
+from rostra.core.routing import RouterMount, SegmentRouter
 
 
 class CountedRoute(APIRoute):
     """A route that notes every request it is tried against."""
 
     tried: list[str] = []
+    asked_for_urls: list[str] = []
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         self.tried.append(scope["path"])
         return super().matches(scope)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        self.asked_for_urls.append(name)
+        return super().url_path_for(name, **path_params)
 
 
 routes = APIRouter()
@@ -57,7 +64,8 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     install_error_handlers(app)
     CountedRoute.tried.clear()
-    app.router.routes.append(Mount("/api", app=SegmentRouter([COUNTED, *routes.routes])))
+    CountedRoute.asked_for_urls.clear()
+    app.router.routes.append(RouterMount("/api", app=SegmentRouter([COUNTED, *routes.routes])))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
@@ -100,3 +108,17 @@ def test_a_route_must_begin_with_a_literal_segment() -> None:
 
     with pytest.raises(ValueError, match="literal"):
         SegmentRouter(list(odd.routes))
+
+
+async def test_a_url_is_built_by_the_routes_of_its_name_alone(client: httpx.AsyncClient) -> None:
+    listed = await client.get("/api/things")
+    assert listed.json()["link"] == "http://test/api/things/3"
+    assert CountedRoute.asked_for_urls == []  # a mount trying each route would ask it first
+
+    router = SegmentRouter([COUNTED, *routes.routes])
+    assert str(router.url_path_for("other_first")) == "/other/first"
+    assert CountedRoute.asked_for_urls == ["other_first"]
+    with pytest.raises(NoMatchFound):
+        router.url_path_for("no_such_route")
+    with pytest.raises(NoMatchFound):
+        router.url_path_for("get_thing", other_id=3)

@@ -100,6 +100,15 @@ def read_json(text: str | bytes) -> Any:
         return json.loads(text)
 
 
+def write_json(value: Any) -> str:
+    """A JSON column's text, written by orjson (compact); what orjson refuses (an integer
+    past 64 bits) by ``json``."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 async def take_write_turn(session: AsyncSession, entity: type[Base]) -> None:
     """On SQLite, take the database's one write lock now, before reading the rows a write will
     change: concurrent writers then take turns, each reading what the one before it committed
@@ -138,10 +147,14 @@ def make_engine(settings: Settings, turns: inline_sqlite.WriteTurns | None = Non
             pragmas=SQLITE_PRAGMAS,
         )
         return create_async_engine(
-            settings.database_url, async_creator=connect, json_deserializer=read_json
+            settings.database_url,
+            async_creator=connect,
+            json_serializer=write_json,
+            json_deserializer=read_json,
         )
     return create_async_engine(
         settings.database_url,
+        json_serializer=write_json,
         json_deserializer=read_json,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,

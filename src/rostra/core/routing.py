@@ -31,8 +31,9 @@ from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, APIRouter
+from starlette.datastructures import URLPath
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Mount, NoMatchFound
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Admission = Callable[[Request], Awaitable[None]]
@@ -154,7 +155,10 @@ class SegmentRouter(APIRouter):
     Every route's path starts with a literal segment, so each segment's routes go in a flat
     router of their own, in their order; a path whose segment no route has goes to the router
     of all the routes, this router itself, which answers 404 (or redirects a trailing slash) as
-    before. ``routes`` is the whole list, for a ``Mount`` building URLs (``url_for``).
+    before. ``routes`` is the whole list.
+
+    Building a URL (``url_for``, a ``Location`` header) likewise asks only the routes of that
+    name, not each route in turn; ``RouterMount`` passes the question on to it.
     """
 
     def __init__(self, routes: list[BaseRoute]) -> None:
@@ -168,6 +172,20 @@ class SegmentRouter(APIRouter):
                 raise ValueError(f"{path}: a route's first segment must be literal")
             by_segment.setdefault(segment, []).append(route)
         self._by_segment = {segment: _router_of(same) for segment, same in by_segment.items()}
+        self._by_name: dict[str, list[BaseRoute]] = {}
+        for route in routes:
+            name = getattr(route, "name", None)
+            if not isinstance(name, str):
+                raise ValueError(f"{route!r}: every route of a segment router has a name")
+            self._by_name.setdefault(name, []).append(route)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        for route in self._by_name.get(name, ()):
+            try:
+                return route.url_path_for(name, **path_params)
+            except NoMatchFound:
+                continue
+        raise NoMatchFound(name, path_params)
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -181,6 +199,19 @@ class SegmentRouter(APIRouter):
                 await segment_router(scope, receive, send)
                 return
         await super().app(scope, receive, send)
+
+
+class RouterMount(Mount):
+    """A ``Mount`` of a router that builds its own URLs (a ``SegmentRouter``): ``url_for``
+    asks the router, rather than trying each of its routes in turn as ``Mount`` does."""
+
+    def __init__(self, path: str, app: SegmentRouter) -> None:
+        super().__init__(path, app=app)
+        self._router = app
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        url = self._router.url_path_for(name, **path_params)
+        return URLPath(path=self.path + str(url), protocol=url.protocol)
 
 
 def _first_segment(path: str) -> str:

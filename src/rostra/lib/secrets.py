@@ -10,12 +10,21 @@ import hashlib
 import hmac
 import secrets
 
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_ALPHABET = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_USABLE = 4 * len(_ALPHABET)
+"""Random bytes below this (248) map evenly onto the alphabet, four values to a character;
+the rest are dropped, so every character is equally likely."""
+_TO_ALPHABET = bytes(_ALPHABET[value % len(_ALPHABET)] for value in range(256))
+_DROPPED = bytes(range(_USABLE, 256))
 
 
 def random_token(length: int = 43) -> str:
     """Base62 text with ``length * log2(62)`` bits of entropy (43 chars is ~256 bits)."""
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    token = b""
+    while len(token) < length:
+        random = secrets.token_bytes(length + 8)
+        token += random.translate(_TO_ALPHABET, _DROPPED)
+    return token[:length].decode()
 
 
 def fast_hash(secret: str) -> str:
