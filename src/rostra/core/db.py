@@ -23,6 +23,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -57,6 +58,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_SQLITE_DATETIME_FORMAT = sqlite.DATETIME()._storage_format  # type: ignore[no-untyped-call]
+"""How SQLAlchemy stores a time on SQLite: ``2026-12-03 19:00:00.000000``."""
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on both databases (SQLite stores naive values)."""
 
@@ -69,6 +74,23 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
         return value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Any) -> Callable[[Any], Any] | None:
+        """On SQLite, one step from an aware time to the text SQLite's ``DATETIME`` stores
+        (UTC, no offset), rather than the generic chain (``process_bind_param``, then the
+        dialect's formatting through a dict)."""
+        impl = self.impl_instance.dialect_impl(dialect)
+        if getattr(impl, "_storage_format", None) != _SQLITE_DATETIME_FORMAT:
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:

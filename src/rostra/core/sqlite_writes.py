@@ -25,11 +25,15 @@ from typing import Any
 
 from sqlalchemy import Executable
 from sqlalchemy.engine.interfaces import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from rostra.core.sqlite_reads import prepare
 from rostra.core.writes import Written
 from rostra.lib import inline_sqlite
+
+
+def _as_sqlalchemy_error(sql: str, error: sqlite3.Error) -> StatementError:
+    return DBAPIError.instance(sql, None, error, sqlite3.Error)
 
 
 @contextmanager
@@ -37,7 +41,7 @@ def _sqlalchemy_errors(sql: str) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as error:
-        raise DBAPIError.instance(sql, None, error, sqlite3.Error) from error
+        raise _as_sqlalchemy_error(sql, error) from error
 
 
 class SQLiteTransaction:
@@ -53,9 +57,11 @@ class SQLiteTransaction:
 
     async def run(self, statement: Executable, params: Mapping[str, Any]) -> Written:
         prepared = prepare(statement, self._dialect)
-        with _sqlalchemy_errors(prepared.sql):
+        try:
             cursor = prepared.execute(self._raw, params)
             return Written(prepared.rows(cursor), cursor.rowcount)
+        except sqlite3.Error as error:
+            raise _as_sqlalchemy_error(prepared.sql, error) from error
 
     def notify_after_commit(self, topic: str) -> None:
         self._topics.add(topic)

@@ -120,6 +120,9 @@ class WriteTurns:
 
     async def take(self, seconds: float) -> None:
         """Wait for the turn; past ``seconds``, fail as a locked database would."""
+        if not self._lock.locked():
+            await self._lock.acquire()  # free: taken at once, no deadline to keep
+            return
         try:
             async with asyncio.timeout(seconds):
                 await self._lock.acquire()
