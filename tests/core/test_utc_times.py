@@ -25,7 +25,8 @@ def test_times_are_stored_as_the_generic_chain_stores_them() -> None:
     column_type = UTCDateTime().dialect_impl(dialect)  # as SQLAlchemy uses it on SQLite
     fused = column_type.bind_processor(dialect)
     generic = TypeDecorator.bind_processor(column_type, dialect)
-    assert fused is not None and generic is not None
+    assert fused is not None
+    assert generic is not None
     for time in TIMES:
         assert fused(time) == generic(time), time
     assert fused(TIMES[-1]) == "2026-12-03 09:00:00.000000"

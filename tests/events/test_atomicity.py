@@ -9,7 +9,6 @@ from fastapi import FastAPI
 from rostra.core.security import OPERATOR
 from rostra.core.writes import Writes
 from rostra.events import service as events
-from rostra.events.models import Event
 from rostra.projects import service as projects
 from rostra.projects.schemas import ProjectCreate
 from tests.access.helpers import snapshot
@@ -25,9 +24,9 @@ async def test_a_crash_before_the_commit_leaves_neither_row(
 ) -> None:
     owner = await make_account(app)
     before = await snapshot(app)
-    written: list[Event] = []
+    written: list[events.RecordedEvent] = []
 
-    async def crash(_: Writes, event: Event) -> None:
+    async def crash(_: Writes, event: events.RecordedEvent) -> None:
         written.append(event)  # the project, its member and its event are written...
         raise Crash  # ...and the transaction is not committed
 

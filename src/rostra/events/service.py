@@ -7,6 +7,8 @@ the log never shows a change that did not happen, nor misses one that did.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -36,7 +38,23 @@ _COLUMNS = (
 MemberProjects = Callable[[int], Select[Any]]
 """Given a user id, a select of the ids of the projects they are a member of."""
 
-EventSubscriber = Callable[[Writes, Event], Awaitable[None]]
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as ``record`` wrote it, the row's fields: no session holds it."""
+
+    id: int
+    public_id: str
+    type: str
+    owner_id: int | None
+    project_id: int | None
+    actor_id: int | None
+    livemode: bool
+    data: dict[str, Any]
+    created_at: datetime
+
+
+EventSubscriber = Callable[[Writes, RecordedEvent], Awaitable[None]]
 """Called with (writes, event) right after ``record`` writes an event, in its transaction:
 a domain above this one (webhooks) adds its own rows for the event, which then commit or roll
 back with it. ``api.py`` registers them with ``add_subscriber``."""
@@ -65,15 +83,15 @@ async def record(
     owner_id: int | None,
     project_id: int | None = None,
     actor: Principal | None = None,
-) -> Event:
+) -> RecordedEvent:
     """Write an event for ``data`` (the resource as the API shows it: a model, or the dict of
     its JSON) in the transaction of ``writes``.
 
     The event is written at once, not left to a flush: the subscribers (the webhooks fan-out)
-    refer to it by its id. What is returned is not in any session."""
+    refer to it by its id."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
-    values = {
+    values: dict[str, Any] = {
         "public_id": EVENT_ID_PREFIX + random_token(24),
         "type": event_type,
         "owner_id": owner_id,
@@ -84,13 +102,13 @@ async def record(
         "created_at": utcnow(),
     }
     written = await writes.run(_INSERT, values)
-    event = Event(id=written.rows[0].id, **values)
+    event = RecordedEvent(id=written.rows[0].id, **values)
     for subscriber in _subscribers:
         await subscriber(writes, event)
     return event
 
 
-def to_out(event: Event) -> EventOut:
+def to_out(event: Event | RecordedEvent) -> EventOut:
     return EventOut(
         id=event.public_id,
         event=event.type,

@@ -25,7 +25,6 @@ from rostra.core.security import Principal
 from rostra.core.writes import Writes
 from rostra.events import catalog
 from rostra.events import service as events
-from rostra.events.models import Event
 from rostra.events.schemas import EventOut
 from rostra.lib.secrets import random_token
 from rostra.lib.webhooks.addresses import UnresolvableHost, UnsafeAddress, check_url
@@ -390,7 +389,7 @@ def _subscribed(events_of_endpoint: list[str], event_type: str) -> bool:
     return ALL_EVENTS in events_of_endpoint or event_type in events_of_endpoint
 
 
-async def fan_out(writes: Writes, event: Event) -> None:
+async def fan_out(writes: Writes, event: events.RecordedEvent) -> None:
     """The events domain's subscriber: one pending delivery, due now, for every endpoint that
     may receive the event (``_subscribers_of``) and subscribes to its type. Runs inside the
     transaction that wrote the event, so the deliveries commit or roll back with the change."""
