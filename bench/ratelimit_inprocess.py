@@ -148,6 +148,12 @@ async def compare(drivers: dict[str, Driver], rounds: int, batches: int) -> None
         )
 
 
+async def warm_then_run(drivers: dict[str, Driver], driver: Driver, batches: int) -> None:
+    for each in drivers.values():
+        await each.batches(10)
+    await driver.batches(batches)
+
+
 async def profile(driver: Driver, batches: int, top: int) -> None:
     await driver.batches(20)
     profiler = cProfile.Profile()
@@ -168,23 +174,45 @@ def main() -> None:
     parser.add_argument("--redis", metavar="URL", help="also a Redis-store app on this server")
     parser.add_argument("--profile", choices=["off", "memory", "redis"], help="cProfile one app")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument(
+        "--count",
+        nargs=2,
+        metavar=("APP", "BATCHES"),
+        help="after the warm-up, only run BATCHES of APP (for an instruction count under "
+        "valgrind --tool=cachegrind: runs of 0 and of N batches give the cost per request)",
+    )
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="rostra-rl-inproc-") as tmp:
         instance = prepare_rostra(Path(tmp))
         env = instance.env
+        # Under valgrind a request takes fifty times as long: caches that expire with time
+        # would reload fifty times as often.
+        slow: dict[str, Any] = {}
+        if options.count:
+            slow = {
+                "auth_cache_seconds": 300,
+                "rate_limit_overrides_cache_seconds": 300,
+                "api_key_last_used_resolution_seconds": 3600,
+            }
         apps = {
-            "off": build_app(env, rate_limit_enabled=False),
-            "memory": build_app(env),
+            "off": build_app(env, rate_limit_enabled=False, **slow),
+            "memory": build_app(env, **slow),
         }
         if options.redis:
             apps["redis"] = build_app(
-                env, redis_url=options.redis, rate_limit_key_prefix=f"rostra-bench:{os.getpid()}:"
+                env,
+                redis_url=options.redis,
+                rate_limit_key_prefix=f"rostra-bench:{os.getpid()}:",
+                **slow,
             )
         # After the apps, which configure logging from their settings (to stdout).
         configure_logging("info", stream=open(os.devnull, "w"))  # noqa: SIM115
         drivers = {name: Driver(app, instance.api_key) for name, app in apps.items()}
-        if options.profile:
+        if options.count:
+            name, count = options.count[0], int(options.count[1])
+            uvloop.run(warm_then_run(drivers, drivers[name], count))
+        elif options.profile:
             if options.profile not in drivers:
                 sys.exit(f"no {options.profile} app (--redis URL for one)")
             uvloop.run(profile(drivers[options.profile], options.batches, options.top))
