@@ -65,6 +65,10 @@ class MemoryStore:
         return counters
 
     async def hit(self, key: str, policy: Policy) -> Decision:
+        return self.hit_now(key, policy)
+
+    def hit_now(self, key: str, policy: Policy) -> Decision:
+        """``hit`` without a coroutine: the memory store never waits for anything."""
         now = int(self.clock() * 1000)
         if now >= self._next_sweep_ms:
             self._sweep(now)
