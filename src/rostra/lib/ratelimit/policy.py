@@ -42,8 +42,24 @@ class Policy:
     """The rate-limit fields of this policy's responses, rendered but for a decision's numbers
     (None: nothing is limited, so there are none)."""
 
+    # What a store counting in Python needs of the windows, worked out once (every request is
+    # counted against a policy): (position, number) pairs, in the windows' order.
+    refusing: tuple[tuple[int, int], ...] = field(init=False, compare=False, repr=False)
+    """Each window that refuses, and the count at which it does."""
+    lengths_ms: tuple[tuple[int, int], ...] = field(init=False, compare=False, repr=False)
+    """Every window, and its length in milliseconds."""
+    overage_limits: tuple[tuple[int, int], ...] = field(init=False, compare=False, repr=False)
+    """Each limited window that admits overage, and its limit."""
+
     def __post_init__(self) -> None:
-        object.__setattr__(self, "fields", PolicyFields.of(self.windows))
+        windows = self.windows
+        refusing = [(i, w.refuses_at) for i, w in enumerate(windows) if w.refuses_at is not None]
+        overage = [(i, w.limit) for i, w in enumerate(windows) if w.limit is not None]
+        set_field = object.__setattr__
+        set_field(self, "fields", PolicyFields.of(windows))
+        set_field(self, "refusing", tuple(refusing))
+        set_field(self, "lengths_ms", tuple((i, w.seconds * 1000) for i, w in enumerate(windows)))
+        set_field(self, "overage_limits", tuple(o for o in overage if not windows[o[0]].blocks))
 
 
 @dataclass(slots=True)
