@@ -37,7 +37,6 @@ from rostra.lib.ratelimit import (
     client_address,
     client_key,
     parse_networks,
-    rate_limit_headers,
 )
 from rostra.ratelimit import service
 
@@ -133,9 +132,11 @@ class Counted:
 
     async def add_fields(self, message: Message) -> None:
         decision = self.decision
-        if self.refund_not_modified and message["status"] == 304 and decision.allowed:
+        if message["status"] == 304 and self.refund_not_modified and decision.allowed:
             decision = await self.limiter.refund(self)
-        message["headers"].extend(rate_limit_headers(self.policy, decision))
+        fields = self.policy.fields
+        if fields is not None:  # else nothing is limited
+            message["headers"].extend(fields.render(decision))
 
 
 class RateLimiter:

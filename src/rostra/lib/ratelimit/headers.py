@@ -96,21 +96,21 @@ class _TwoLimitedWindows(PolicyFields):
     """Two windows, both limited (every plan's policy but an unlimited one): ``render``
     without a loop. The nearest window is fixed when only one of them may be it."""
 
-    __slots__ = ("first", "nearest", "second")
+    __slots__ = ("limit_0", "limit_1", "limit_pair_0", "limit_pair_1", "nearest")
 
     def __init__(self, windows: Sequence[Window]) -> None:
         super().__init__(windows)
-        self.first, self.second = self.limited
-        first_may, second_may = self.first[3], self.second[3]
-        self.nearest = None if first_may == second_may else (0 if first_may else 1)
+        first, second = self.limited
+        _, self.limit_0, self.limit_pair_0, may_0 = first
+        _, self.limit_1, self.limit_pair_1, may_1 = second
+        self.nearest = None if may_0 == may_1 else (0 if may_0 else 1)
         """The position of the nearest window when only one may be it; None: the closer."""
 
     def render(self, decision: Decision) -> RawHeaders:
         now = decision.now_ms
         used_0, used_1 = decision.used
         ends_0, ends_1 = decision.resets_at_ms
-        _, limit_0, limit_pair_0, _ = self.first
-        _, limit_1, limit_pair_1, _ = self.second
+        limit_0, limit_1 = self.limit_0, self.limit_1
         left_0 = limit_0 - used_0 if used_0 < limit_0 else 0
         left_1 = limit_1 - used_1 if used_1 < limit_1 else 0
         wait_0 = (ends_0 - now + 999) // 1000
@@ -119,9 +119,9 @@ class _TwoLimitedWindows(PolicyFields):
         if nearest is None:
             nearest = 1 if left_1 < left_0 or (left_1 == left_0 and ends_1 > ends_0) else 0
         if nearest:
-            limit_pair, left, ends = limit_pair_1, left_1, ends_1
+            limit_pair, left, ends = self.limit_pair_1, left_1, ends_1
         else:
-            limit_pair, left, ends = limit_pair_0, left_0, ends_0
+            limit_pair, left, ends = self.limit_pair_0, left_0, ends_0
         return [
             limit_pair,
             (_REMAINING, b"%d" % left),
