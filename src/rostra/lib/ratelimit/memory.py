@@ -65,6 +65,10 @@ class MemoryStore:
         return counters
 
     async def hit(self, key: str, policy: Policy) -> Decision:
+        return self.hit_now(key, policy)
+
+    def hit_now(self, key: str, policy: Policy) -> Decision:
+        """``hit`` without a coroutine: the memory store never waits for anything."""
         now = int(self.clock() * 1000)
         if now >= self._next_sweep_ms:
             self._sweep(now)
@@ -73,19 +77,18 @@ class MemoryStore:
         if counters is None or counters.windows is not windows:
             counters = self._new_layout(key, counters, windows)
         used, ends = counters.used, counters.ends
-        for i, window in enumerate(windows):
-            refuses_at = window.refuses_at
-            if refuses_at is not None and used[i] >= refuses_at and ends[i] > now:
+        for i, refuses_at in policy.refusing:
+            if used[i] >= refuses_at and ends[i] > now:
                 return self._refusal(windows, used, ends, now)
-        overage = 0
-        for i, window in enumerate(windows):
+        for i, length_ms in policy.lengths_ms:
             if ends[i] > now:
                 used[i] += 1
             else:
                 used[i] = 1
-                ends[i] = now + window.seconds * 1000
-            limit = window.limit
-            if limit is not None and not window.blocks and used[i] > limit:
+                ends[i] = now + length_ms
+        overage = 0
+        for i, limit in policy.overage_limits:
+            if used[i] > limit:
                 overage = 1
         if overage:
             period = (key, billing_period(now))

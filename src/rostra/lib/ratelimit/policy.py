@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rostra.lib.ratelimit.headers import PolicyFields
+
 
 @dataclass(frozen=True, slots=True)
 class Window:
@@ -24,17 +26,10 @@ class Window:
     """None: unlimited (still counted, for usage, but never refuses)."""
     blocks: bool = True
     """False: going over the limit is admitted and counted as overage."""
-    rate_limit_item: bytes = field(init=False, compare=False)
-    """This window's item of the ``RateLimit`` field, to be filled with (remaining, seconds)."""
-    limit_pair: tuple[bytes, bytes] = field(init=False, compare=False)
-    """The ``X-RateLimit-Limit`` field of this window, as a raw ASGI header pair."""
     refuses_at: int | None = field(init=False, compare=False)
     """The count at which this window refuses; None when it never does."""
 
     def __post_init__(self) -> None:
-        item = f'"{self.name.replace("%", "%%")}";r=%d;t=%d'.encode()
-        object.__setattr__(self, "rate_limit_item", item)
-        object.__setattr__(self, "limit_pair", (b"x-ratelimit-limit", b"%d" % (self.limit or 0)))
         object.__setattr__(self, "refuses_at", self.limit if self.blocks else None)
 
 
@@ -43,19 +38,28 @@ class Policy:
     name: str
     """The plan's name, or ``override`` for an account with its own limits."""
     windows: tuple[Window, ...]
-    policy_pair: tuple[bytes, bytes] | None = field(init=False, compare=False)
-    """The ``RateLimit-Policy`` field as a raw ASGI header pair, rendered once (None: nothing
-    is limited)."""
-    rate_limit_field: bytes = field(init=False, compare=False)
-    """The ``RateLimit`` field value, to be filled with (remaining, seconds) of each window
-    that has a limit, in order."""
+    fields: PolicyFields | None = field(init=False, compare=False, repr=False)
+    """The rate-limit fields of this policy's responses, rendered but for a decision's numbers
+    (None: nothing is limited, so there are none)."""
+
+    # What a store counting in Python needs of the windows, worked out once (every request is
+    # counted against a policy): (position, number) pairs, in the windows' order.
+    refusing: tuple[tuple[int, int], ...] = field(init=False, compare=False, repr=False)
+    """Each window that refuses, and the count at which it does."""
+    lengths_ms: tuple[tuple[int, int], ...] = field(init=False, compare=False, repr=False)
+    """Every window, and its length in milliseconds."""
+    overage_limits: tuple[tuple[int, int], ...] = field(init=False, compare=False, repr=False)
+    """Each limited window that admits overage, and its limit."""
 
     def __post_init__(self) -> None:
-        limited = [w for w in self.windows if w.limit is not None]
-        items = [f'"{w.name}";q={w.limit};w={w.seconds}' for w in limited]
-        value = ", ".join(items).encode()
-        object.__setattr__(self, "policy_pair", (b"ratelimit-policy", value) if value else None)
-        object.__setattr__(self, "rate_limit_field", b", ".join(w.rate_limit_item for w in limited))
+        windows = self.windows
+        refusing = [(i, w.refuses_at) for i, w in enumerate(windows) if w.refuses_at is not None]
+        overage = [(i, w.limit) for i, w in enumerate(windows) if w.limit is not None]
+        set_field = object.__setattr__
+        set_field(self, "fields", PolicyFields.of(windows))
+        set_field(self, "refusing", tuple(refusing))
+        set_field(self, "lengths_ms", tuple((i, w.seconds * 1000) for i, w in enumerate(windows)))
+        set_field(self, "overage_limits", tuple(o for o in overage if not windows[o[0]].blocks))
 
 
 @dataclass(slots=True)

@@ -202,6 +202,9 @@ class RedisStore:
     the limiter put together.
     """
 
+    hit_now = None
+    """Every count waits for Redis."""
+
     def __init__(
         self,
         redis: Redis,

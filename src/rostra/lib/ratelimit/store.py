@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from rostra.lib.ratelimit.policy import Decision, Policy, Usage
@@ -23,6 +24,13 @@ class RateLimitStore(Protocol):
 
     async def peek(self, key: str, policy: Policy) -> Usage:
         """The windows as they stand, without counting."""
+        ...
+
+    @property
+    def hit_now(self) -> Callable[[str, Policy], Decision] | None:
+        """``hit`` as a plain call, for a store that never waits (memory); else None.
+
+        Nearly every request is counted, and a coroutine on the way costs each of them."""
         ...
 
 
