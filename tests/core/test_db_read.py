@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import StatementError
 
-from rostra.core.db import Database
+from rostra.core.db import Database, UTCDateTime
 from rostra.projects.models import Project
 from rostra.projects.service import PROJECT_COLUMNS, PROJECTS
 from tests.event_loop import LONG_READ, ticks_during
@@ -95,3 +96,23 @@ async def test_a_prepared_read_needs_its_parameters(app: FastAPI) -> None:
     query = select(PROJECTS.id).where(PROJECTS.owner_id == bindparam("owner"))
     with pytest.raises((KeyError, StatementError), match="owner"):
         await db.read(query, {}, prepared=True)
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ("2024-01-15 10:30:00.123456", datetime(2024, 1, 15, 10, 30, 0, 123456, tzinfo=UTC)),
+        ("2024-01-15 10:30:00", datetime(2024, 1, 15, 10, 30, tzinfo=UTC)),
+        # Forms the quick read refuses take the generic way, to the same value.
+        ("2024-01-15", datetime(2024, 1, 15, tzinfo=UTC)),
+        ("2024-01-15 10:30:00.000000+00:00", datetime(2024, 1, 15, 10, 30, tzinfo=UTC)),
+    ],
+)
+def test_sqlite_time_text_reads_as_an_aware_utc_time(stored: str, expected: datetime) -> None:
+    dialect = sqlite.dialect()
+    read = UTCDateTime().result_processor(dialect, None)
+    assert read is not None
+    value = read(stored)
+    assert value == expected
+    assert value.tzinfo is UTC
+    assert read(None) is None
