@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, func, or_, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import StatementError
 
@@ -79,6 +79,26 @@ async def test_a_prepared_read_gives_what_sqlalchemy_gives(app: FastAPI) -> None
     assert prepared[0].rostra_total == 2
     later = await db.read(query, {**params, "since": datetime.now(UTC)}, prepared=True)
     assert later == []
+
+
+async def test_a_prepared_read_binds_a_parameter_it_uses_twice(app: FastAPI) -> None:
+    """A keyset position is one parameter at three places: processed once, bound at each."""
+    db: Database = app.state.db
+    owner = await make_user(app)
+    first = await make_project(app, owner)
+    second = await make_project(app, owner)
+    since = bindparam("since")
+    query = (
+        select(PROJECTS.id)
+        .where(PROJECTS.owner_id == owner.id, PROJECTS.created_at >= since)
+        .where(or_(PROJECTS.updated_at > since, PROJECTS.id >= bindparam("least_id")))
+        .order_by(PROJECTS.id)
+    )
+    params = {"since": first.created_at, "least_id": second.id}
+    prepared = await db.read(query, params, prepared=True)
+    assert [tuple(row) for row in prepared] == [tuple(row) for row in await db.read(query, params)]
+    # The first project is not updated after its own creation, and its id is below the least.
+    assert [row.id for row in prepared] == [second.id]
 
 
 async def test_a_statement_that_cannot_be_prepared_is_refused(app: FastAPI) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property, lru_cache
 from typing import Any, Generic, Literal, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import orjson
 from fastapi import Request
@@ -177,11 +177,12 @@ class CursorCodec:
         self._key = hashlib.sha256(b"rostra-cursor:" + key.encode()).digest()
 
     def _sign(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:12]
+        # The one-shot digest: an ``hmac.new`` object cost more than the digest itself.
+        return hmac.digest(self._key, payload, "sha256")[:12]
 
     def encode(self, sort: str, order: str, value: Any, last_id: int) -> str:
         if isinstance(value, datetime):
-            value = {"t": value.astimezone(UTC).isoformat()}
+            value = {"t": (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat()}
         payload = orjson.dumps([sort, order, value, last_id])
         return base64.urlsafe_b64encode(self._sign(payload) + payload).rstrip(b"=").decode()
 
@@ -207,9 +208,10 @@ def parse_list_params(request: Request, spec: ListSpec, codec: CursorCodec) -> L
     for name in params:
         if name not in allowed:
             raise Invalid.field(name, "Unknown query parameter")
-    for name in params:
-        if len(params.getlist(name)) > 1:
-            raise Invalid.field(name, "Give this parameter once")
+    if len(params.multi_items()) > len(params):  # some name given twice: find the first
+        for name in params:
+            if len(params.getlist(name)) > 1:
+                raise Invalid.field(name, "Give this parameter once")
 
     mode: Mode = "offset"
     if "cursor" in params:
@@ -465,10 +467,11 @@ def _pagination_and_links(
         for name, value in request.query_params.multi_items()
         if name not in ("offset", "page", "cursor")
     ]
+    # Encoded once for every link: each appends its own position (a plain parameter name).
+    start = f"<{base}?{urlencode(kept)}&" if kept else f"<{base}?"
 
-    def link(rel: str, **changes: Any) -> None:
-        query = urlencode([*kept, *((k, v) for k, v in changes.items() if v is not None)])
-        links.append(f'<{base}?{query}>; rel="{rel}"')
+    def link(rel: str, name: str, value: object) -> None:
+        links.append(f'{start}{name}={quote_plus(str(value))}>; rel="{rel}"')
 
     if params.mode == "cursor":
         pagination: dict[str, Any] = {
@@ -478,9 +481,9 @@ def _pagination_and_links(
         }
         if total is not None:
             pagination["total"] = total
-        link("first", cursor="")
+        link("first", "cursor", "")
         if next_cursor:
-            link("next", cursor=next_cursor)
+            link("next", "cursor", next_cursor)
         return pagination, links
 
     assert total is not None  # offset and page modes always count
@@ -494,12 +497,12 @@ def _pagination_and_links(
             "has_more": has_more,
             "next_cursor": next_cursor,
         }
-        link("first", page=1)
+        link("first", "page", 1)
         if params.page > 1:
-            link("prev", page=params.page - 1)
+            link("prev", "page", params.page - 1)
         if has_more:
-            link("next", page=params.page + 1)
-        link("last", page=max(pages, 1))
+            link("next", "page", params.page + 1)
+        link("last", "page", max(pages, 1))
         return pagination, links
 
     pagination = {
@@ -509,10 +512,10 @@ def _pagination_and_links(
         "has_more": has_more,
         "next_cursor": next_cursor,
     }
-    link("first", offset=0)
+    link("first", "offset", 0)
     if params.offset > 0:
-        link("prev", offset=max(0, params.offset - params.limit))
+        link("prev", "offset", max(0, params.offset - params.limit))
     if has_more:
-        link("next", offset=params.offset + params.limit)
-    link("last", offset=max(pages - 1, 0) * params.limit)
+        link("next", "offset", params.offset + params.limit)
+    link("last", "offset", max(pages - 1, 0) * params.limit)
     return pagination, links

@@ -47,6 +47,7 @@ class Prepared:
             raise ValueError("only plain positional statements are prepared")
         self.sql = compiled.string
         self._names = tuple(compiled.positiontup)
+        self._distinct = tuple(dict.fromkeys(self._names))
         binds = compiled.binds
         self._defaults = {
             name: binds[name].effective_value for name in self._names if not binds[name].required
@@ -66,8 +67,10 @@ class Prepared:
         self._row: Any = namedtuple("Row", columns.keys(), rename=True)  # type: ignore[misc]
 
     def run(self, raw: sqlite3.Connection, params: Mapping[str, Any]) -> list[Any]:
-        args = []
-        for name in self._names:
+        # Each parameter processed once, however often the statement uses it (a keyset
+        # position appears three times).
+        bound: dict[str, Any] = {}
+        for name in self._distinct:
             if name in params:
                 value = params[name]
             elif name in self._defaults:
@@ -75,8 +78,8 @@ class Prepared:
             else:
                 raise KeyError(f"a value is required for the parameter {name!r}")
             process = self._bind.get(name)
-            args.append(value if process is None else process(value))
-        cursor = raw.execute(self.sql, args)
+            bound[name] = value if process is None else process(value)
+        cursor = raw.execute(self.sql, [bound[name] for name in self._names])
         if len(cursor.description) != self._width:
             raise RuntimeError(f"{self.sql!r} answers other columns than it selects")
         make = self._row._make
