@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -82,16 +83,15 @@ class Prepared:
         cursor = raw.execute(self.sql, [bound[name] for name in self._names])
         if len(cursor.description) != self._width:
             raise RuntimeError(f"{self.sql!r} answers other columns than it selects")
-        make = self._row._make
-        if not self._results:
-            return [make(row) for row in cursor.fetchall()]
-        rows = []
-        for row in cursor.fetchall():
-            values = list(row)
+        # Column by column, each processor mapped over its column, and the rows made of the
+        # columns: no loop in Python per row (the width was checked above).
+        rows: Iterable[Any] = cursor.fetchall()
+        if self._results and rows:
+            columns: list[Iterable[Any]] = list(zip(*rows, strict=True))
             for index, process in self._results:
-                values[index] = process(values[index])
-            rows.append(make(values))
-        return rows
+                columns[index] = map(process, columns[index])
+            rows = zip(*columns, strict=True)
+        return list(map(tuple.__new__, repeat(self._row), rows))
 
 
 _prepare = lru_cache(maxsize=PREPARED_PER_PROCESS)(Prepared)
