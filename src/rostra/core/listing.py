@@ -203,15 +203,17 @@ class CursorCodec:
 
 
 def parse_list_params(request: Request, spec: ListSpec, codec: CursorCodec) -> ListParams:
-    params = request.query_params
+    query = request.query_params
     allowed = spec.allowed_params
-    for name in params:
+    for name in query:
         if name not in allowed:
             raise Invalid.field(name, "Unknown query parameter")
-    if len(params.multi_items()) > len(params):  # some name given twice: find the first
-        for name in params:
-            if len(params.getlist(name)) > 1:
+    if len(query.multi_items()) > len(query):  # some name given twice: find the first
+        for name in query:
+            if len(query.getlist(name)) > 1:
                 raise Invalid.field(name, "Give this parameter once")
+    # Each name once from here: a plain dict, whose lookups of absent names are cheap.
+    params = dict(query.items())
 
     mode: Mode = "offset"
     if "cursor" in params:
