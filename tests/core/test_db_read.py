@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, func, or_, select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import StatementError
 
-from rostra.core.db import Database
+from rostra.core.db import Database, UTCDateTime
 from rostra.projects.models import Project
 from rostra.projects.service import PROJECT_COLUMNS, PROJECTS
 from tests.event_loop import LONG_READ, ticks_during
@@ -80,6 +81,26 @@ async def test_a_prepared_read_gives_what_sqlalchemy_gives(app: FastAPI) -> None
     assert later == []
 
 
+async def test_a_prepared_read_binds_a_parameter_it_uses_twice(app: FastAPI) -> None:
+    """A keyset position is one parameter at three places: processed once, bound at each."""
+    db: Database = app.state.db
+    owner = await make_user(app)
+    first = await make_project(app, owner)
+    second = await make_project(app, owner)
+    since = bindparam("since")
+    query = (
+        select(PROJECTS.id)
+        .where(PROJECTS.owner_id == owner.id, PROJECTS.created_at >= since)
+        .where(or_(PROJECTS.updated_at > since, PROJECTS.id >= bindparam("least_id")))
+        .order_by(PROJECTS.id)
+    )
+    params = {"since": first.created_at, "least_id": second.id}
+    prepared = await db.read(query, params, prepared=True)
+    assert [tuple(row) for row in prepared] == [tuple(row) for row in await db.read(query, params)]
+    # The first project is not updated after its own creation, and its id is below the least.
+    assert [row.id for row in prepared] == [second.id]
+
+
 async def test_a_statement_that_cannot_be_prepared_is_refused(app: FastAPI) -> None:
     db: Database = app.state.db
     if app.state.settings.sqlite_path() is None:
@@ -95,3 +116,23 @@ async def test_a_prepared_read_needs_its_parameters(app: FastAPI) -> None:
     query = select(PROJECTS.id).where(PROJECTS.owner_id == bindparam("owner"))
     with pytest.raises((KeyError, StatementError), match="owner"):
         await db.read(query, {}, prepared=True)
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ("2024-01-15 10:30:00.123456", datetime(2024, 1, 15, 10, 30, 0, 123456, tzinfo=UTC)),
+        ("2024-01-15 10:30:00", datetime(2024, 1, 15, 10, 30, tzinfo=UTC)),
+        # Forms the quick read refuses take the generic way, to the same value.
+        ("2024-01-15", datetime(2024, 1, 15, tzinfo=UTC)),
+        ("2024-01-15 10:30:00.000000+00:00", datetime(2024, 1, 15, 10, 30, tzinfo=UTC)),
+    ],
+)
+def test_sqlite_time_text_reads_as_an_aware_utc_time(stored: str, expected: datetime) -> None:
+    dialect = sqlite.dialect()
+    read = UTCDateTime().result_processor(dialect, None)
+    assert read is not None
+    value = read(stored)
+    assert value == expected
+    assert value.tzinfo is UTC
+    assert read(None) is None

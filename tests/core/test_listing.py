@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import base64
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql
+from starlette.requests import Request
 
 from rostra.core.errors import Invalid
-from rostra.core.listing import CursorCodec, _page_query, one_of, parse_time, whole_number
+from rostra.core.listing import (
+    CursorCodec,
+    _page_query,
+    _pagination_and_links,
+    one_of,
+    parse_list_params,
+    parse_time,
+    whole_number,
+)
+from rostra.projects.router import PROJECT_LIST
 from rostra.projects.service import PROJECTS
 
 
@@ -105,3 +119,78 @@ def test_a_first_page_has_no_offset_clause() -> None:
     }
     assert "OFFSET" not in shapes[False]
     assert "OFFSET" in shapes[True]
+
+
+def test_a_cursor_is_its_signed_payload_in_url_safe_base64() -> None:
+    """The wire format, held still: cursors handed out before a change keep working after it."""
+    key = "k" * 40
+    moment = datetime(2024, 1, 15, 12, 30, 0, 5, tzinfo=timezone(timedelta(hours=2)))
+    payload = b'["created_at","desc",{"t":"2024-01-15T10:30:00.000005+00:00"},42]'
+    signing_key = hashlib.sha256(b"rostra-cursor:" + key.encode()).digest()
+    signature = hmac.new(signing_key, payload, hashlib.sha256).digest()[:12]
+    expected = base64.urlsafe_b64encode(signature + payload).rstrip(b"=").decode()
+    codec = CursorCodec(key)
+    assert codec.encode("created_at", "desc", moment, 42) == expected
+    assert codec.encode("created_at", "desc", moment.astimezone(UTC), 42) == expected
+
+
+def _request(query: str) -> Request:
+    return Request(
+        {
+            "type": "http",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/api/v1/projects",
+            "root_path": "",
+            "query_string": query.encode(),
+            "headers": [(b"host", b"testserver")],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "kept"),
+    [
+        ("limit=2", [("limit", "2")]),
+        ("", []),
+        (
+            "search=%C3%A9t%C3%A9+a%26b&sort=-name&limit=2&status=active",
+            [("search", "été a&b"), ("sort", "-name"), ("limit", "2"), ("status", "active")],
+        ),
+    ],
+)
+def test_links_keep_the_request_parameters_and_replace_the_position(
+    query: str, kept: list[tuple[str, str]]
+) -> None:
+    """Each link is the request's own parameters as ``urlencode`` writes them, and then the
+    position: offset, or cursor."""
+    codec = CursorCodec("k" * 40)
+    base = "http://testserver/api/v1/projects?"
+    request = _request(f"offset=4&{query}")
+    params = parse_list_params(request, PROJECT_LIST, codec)
+    assert params.limit == (2 if kept else 50)
+    _, links = _pagination_and_links(request, params, 11 if kept else 55, True, "next-cursor")
+    assert links == [
+        f'<{base}{urlencode([*kept, ("offset", offset)])}>; rel="{rel}"'
+        for rel, offset in (
+            (("first", 0), ("prev", 2), ("next", 6), ("last", 10))
+            if kept
+            else (("first", 0), ("prev", 0), ("next", 54), ("last", 50))
+        )
+    ]
+
+    request = _request(f"{query}&cursor=")
+    params = parse_list_params(request, PROJECT_LIST, codec)
+    _, links = _pagination_and_links(request, params, None, True, "next-cursor")
+    assert links == [
+        f'<{base}{urlencode([*kept, ("cursor", cursor)])}>; rel="{rel}"'
+        for rel, cursor in (("first", ""), ("next", "next-cursor"))
+    ]
+
+
+def test_a_parameter_given_twice_is_refused_by_name() -> None:
+    with pytest.raises(Invalid) as caught:
+        parse_list_params(
+            _request("limit=2&sort=name&sort=id"), PROJECT_LIST, CursorCodec("k" * 40)
+        )
+    assert caught.value.details == [{"field": "sort", "message": "Give this parameter once"}]

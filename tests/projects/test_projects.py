@@ -376,6 +376,35 @@ async def test_list_and_get_write_exactly_the_project_model(
     assert listed.content.startswith(b'{"data":[' + expected + b"]")
 
 
+@pytest.mark.parametrize(
+    "stored_settings",
+    [
+        {"auto_deploy": True, "notifications": False},  # as the API writes them
+        {"notifications": False, "auto_deploy": True},  # another order
+        {"auto_deploy": True},  # a key missing
+        {"auto_deploy": True, "notifications": False, "retired": 1},  # a key too many
+        {},
+    ],
+)
+async def test_a_page_writes_each_project_as_its_model(
+    app: FastAPI, client: httpx.AsyncClient, stored_settings: dict[str, object]
+) -> None:
+    """A page's projects are written in one step (``projects_json``); whatever settings a row
+    holds, each is ``ProjectOut``'s bytes, in the counted and the cursor modes."""
+    account = await make_account(app)
+    made = [await make_project(app, account.user, description=f"d{n}") for n in range(3)]
+    async with app.state.db.session_scope() as session:
+        await session.execute(
+            update(Project).where(Project.id == made[1].id).values(settings=stored_settings)
+        )
+    async with app.state.db.session_scope() as session:
+        stored = [await session.get(Project, project.id) for project in reversed(made)]
+        expected = b",".join(resource_body(to_out(p, livemode=True)) for p in stored if p)
+    for query in ("limit=10", "limit=10&cursor=", "limit=10&cursor=&include_total=true"):
+        listed = await client.get(f"/api/v1/projects?{query}", headers=account.headers)
+        assert listed.content.startswith(b'{"data":[' + expected + b'],"pagination":'), query
+
+
 async def test_two_editors_with_the_same_etag_never_both_win(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:

@@ -103,10 +103,19 @@ class UTCDateTime(TypeDecorator[datetime]):
         parse = self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype)
         if parse is None:
             return super().result_processor(dialect, coltype)
+        read_iso = datetime.fromisoformat
 
         def process(value: Any) -> datetime | None:
             if value is None:
                 return None
+            if isinstance(value, str):
+                # SQLite's text holds no offset: read with "Z", the parse itself gives the
+                # aware time (``replace(tzinfo=)`` cost ten times the parse). Text it refuses
+                # (a bare date, one with an offset) takes the generic way below.
+                try:
+                    return read_iso(value + "Z")
+                except ValueError:
+                    pass
             parsed = cast(datetime, parse(value))  # naive: SQLite stores UTC, no offset
             return parsed.replace(tzinfo=UTC)
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ class Prepared:
             raise ValueError("only plain positional statements are prepared")
         self.sql = compiled.string
         self._names = tuple(compiled.positiontup or ())
+        self._distinct = tuple(dict.fromkeys(self._names))
         binds = compiled.binds
         self._defaults = {
             name: binds[name].effective_value for name in self._names if not binds[name].required
@@ -76,8 +78,10 @@ class Prepared:
         return self.rows(self.execute(raw, params))
 
     def execute(self, raw: sqlite3.Connection, params: Mapping[str, Any]) -> sqlite3.Cursor:
-        args = []
-        for name in self._names:
+        # Each parameter processed once, however often the statement uses it (a keyset
+        # position appears three times).
+        bound: dict[str, Any] = {}
+        for name in self._distinct:
             if name in params:
                 value = params[name]
             elif name in self._defaults:
@@ -85,8 +89,8 @@ class Prepared:
             else:
                 raise KeyError(f"a value is required for the parameter {name!r}")
             process = self._bind.get(name)
-            args.append(value if process is None else process(value))
-        return raw.execute(self.sql, args)
+            bound[name] = value if process is None else process(value)
+        return raw.execute(self.sql, [bound[name] for name in self._names])
 
     def rows(self, cursor: sqlite3.Cursor) -> list[Any]:
         if cursor.description is None:
@@ -95,16 +99,15 @@ class Prepared:
             return []
         if len(cursor.description) != self._width:
             raise RuntimeError(f"{self.sql!r} answers other columns than it selects")
-        make = self._row._make
-        if not self._results:
-            return [make(row) for row in cursor.fetchall()]
-        rows = []
-        for row in cursor.fetchall():
-            values = list(row)
+        # Column by column, each processor mapped over its column, and the rows made of the
+        # columns: no loop in Python per row (the width was checked above).
+        rows: Iterable[Any] = cursor.fetchall()
+        if self._results and rows:
+            columns: list[Iterable[Any]] = list(zip(*rows, strict=True))
             for index, process in self._results:
-                values[index] = process(values[index])
-            rows.append(make(values))
-        return rows
+                columns[index] = map(process, columns[index])
+            rows = zip(*columns, strict=True)
+        return list(map(tuple.__new__, repeat(self._row), rows))
 
 
 prepare = lru_cache(maxsize=PREPARED_PER_PROCESS)(Prepared)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -111,7 +112,7 @@ async def list_projects(request: Request) -> Response:
         PROJECT_LIST,
         params,
         codec,
-        lambda project: service.project_json(project, livemode=livemode),
+        render_items=partial(service.projects_json, livemode=livemode),
         count=service.count_visible(principal),
     )
 

@@ -156,6 +156,7 @@ _SHAPES_PER_PROCESS = 1024
 
 
 _PROJECT_FIELDS = attrgetter(*(column.key for column in PROJECT_COLUMNS))
+_SETTINGS_KEYS = tuple(_SETTINGS_DEFAULTS)
 
 
 def project_json(project: Project | Sequence[Any], *, livemode: bool) -> bytes:
@@ -164,27 +165,37 @@ def project_json(project: Project | Sequence[Any], *, livemode: bool) -> bytes:
     entity or a row that begins with ``PROJECT_COLUMNS`` (a row's values are taken in one step,
     not field by field). Times are UTC (``UTCDateTime``) written as ``Timestamp`` writes them;
     a test holds the two equal."""
-    if isinstance(project, Project):
-        values = _PROJECT_FIELDS(project)
-    else:
-        values = tuple(project)[: len(PROJECT_COLUMNS)]
-    id_, name, description, visibility, status, settings, owner_id, created, updated = values
-    settings = settings or {}
-    return orjson.dumps(
-        {
-            "livemode": livemode,
-            "id": id_,
-            "name": name,
-            "description": description,
-            "visibility": visibility,
-            "status": status,
-            "settings": {key: settings.get(key, v) for key, v in _SETTINGS_DEFAULTS.items()},
-            "owner_id": owner_id,
-            "created_at": created,
-            "updated_at": updated,
-        },
-        option=_UTC_TIMES,
-    )
+    values = _PROJECT_FIELDS(project) if isinstance(project, Project) else project
+    return orjson.dumps(_project_fields(values, livemode), option=_UTC_TIMES)
+
+
+def projects_json(rows: Sequence[Sequence[Any]], *, livemode: bool) -> bytes:
+    """The JSON array of ``project_json`` of each row (rows that begin with
+    ``PROJECT_COLUMNS``), written in one step: a page's items for ``paginate``."""
+    return orjson.dumps([_project_fields(row, livemode) for row in rows], option=_UTC_TIMES)
+
+
+def _project_fields(values: Sequence[Any], livemode: bool) -> dict[str, Any]:
+    id_, name, description, visibility, status, settings, owner_id, created, updated = values[
+        : len(PROJECT_COLUMNS)
+    ]
+    # Stored settings are written with every key, in the model's order: then they are already
+    # what the model shows (the merge with the defaults below was a tenth of a list's rows).
+    if type(settings) is not dict or tuple(settings) != _SETTINGS_KEYS:
+        settings = settings or {}
+        settings = {key: settings.get(key, v) for key, v in _SETTINGS_DEFAULTS.items()}
+    return {
+        "livemode": livemode,
+        "id": id_,
+        "name": name,
+        "description": description,
+        "visibility": visibility,
+        "status": status,
+        "settings": settings,
+        "owner_id": owner_id,
+        "created_at": created,
+        "updated_at": updated,
+    }
 
 
 def visible_projects(principal: Principal | None) -> Select[Any]:
