@@ -2,7 +2,7 @@
 
 Steadier than wrk on a busy machine, for comparing two trees while working on a route::
 
-    .venv/bin/python bench/inprocess.py >/dev/null   # cursor page, counted page, get-one, create
+    .venv/bin/python bench/inprocess.py >/dev/null   # cursor, counted page, get-one, create, user
     .venv/bin/python bench/inprocess.py --profile cursor   # cProfile of one kind, top functions
     PYTHONPATH=/tmp/other/src .venv/bin/python bench/inprocess.py   # another tree's code
 
@@ -122,7 +122,9 @@ class Driver:
 
 async def run(args: argparse.Namespace) -> None:
     state = prepared_workdir(args.workdir)
+    chosen = {name: value for name, value in os.environ.items() if name.startswith("ROSTRA_")}
     os.environ.update(state["env"])
+    os.environ.update(chosen)  # what the caller set wins (ROSTRA_RATE_LIMIT_ENABLED=false...)
     os.chdir(args.workdir)
     from rostra.app import create_app
     from rostra.core.config import Settings
@@ -137,6 +139,7 @@ async def run(args: argparse.Namespace) -> None:
         "total": "/api/v1/projects?limit=20",
         "get_one": f"/api/v1/projects/{PROJECTS // 2}",
         "create": "/api/v1/projects",
+        "user": "/api/v1/user",
     }
     if args.only:
         kinds = {name: kinds[name] for name in args.only}
@@ -200,7 +203,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/rostra-inprocess"))
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--requests", type=int, default=1000)
-    kinds = ("cursor", "total", "get_one", "create")
+    kinds = ("cursor", "total", "get_one", "create", "user")
     parser.add_argument("--only", nargs="*", choices=kinds)
     parser.add_argument("--profile", choices=kinds)
     parser.add_argument("--dump", type=Path)
