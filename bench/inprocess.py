@@ -5,6 +5,7 @@ Steadier than wrk on a busy machine, for comparing two trees while working on a 
     .venv/bin/python bench/inprocess.py >/dev/null   # cursor, counted page, get-one, create, user
     .venv/bin/python bench/inprocess.py --profile cursor   # cProfile of one kind, top functions
     PYTHONPATH=/tmp/other/src .venv/bin/python bench/inprocess.py   # another tree's code
+    .venv/bin/python bench/inprocess.py --only user --no-rate-limit   # the limiter's share
 
 The database is prepared as bench/resources.py prepares it (foundation.py's ``prepare_rostra``,
 then 10,000 projects of the caller's with scale.py's loader), once, and kept in ``--workdir``.
@@ -122,9 +123,9 @@ class Driver:
 
 async def run(args: argparse.Namespace) -> None:
     state = prepared_workdir(args.workdir)
-    chosen = {name: value for name, value in os.environ.items() if name.startswith("ROSTRA_")}
     os.environ.update(state["env"])
-    os.environ.update(chosen)  # what the caller set wins (ROSTRA_RATE_LIMIT_ENABLED=false...)
+    if args.no_rate_limit:
+        os.environ["ROSTRA_RATE_LIMIT_ENABLED"] = "false"
     os.chdir(args.workdir)
     from rostra.app import create_app
     from rostra.core.config import Settings
@@ -207,6 +208,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=kinds)
     parser.add_argument("--profile", choices=kinds)
     parser.add_argument("--dump", type=Path)
+    parser.add_argument("--no-rate-limit", action="store_true", help="serve with the limiter off")
     parser.add_argument("--top", type=int, default=40, help="functions shown by --profile")
     args = parser.parse_args()
     uvloop.run(run(args))
