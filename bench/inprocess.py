@@ -2,10 +2,9 @@
 
 Steadier than wrk on a busy machine, for comparing two trees while working on a route::
 
-    .venv/bin/python bench/inprocess.py >/dev/null   # cursor, counted page, get-one, create, user
+    .venv/bin/python bench/inprocess.py >/dev/null   # cursor page, counted page, get-one, create
     .venv/bin/python bench/inprocess.py --profile cursor   # cProfile of one kind, top functions
     PYTHONPATH=/tmp/other/src .venv/bin/python bench/inprocess.py   # another tree's code
-    .venv/bin/python bench/inprocess.py --only user --no-rate-limit   # the limiter's share
 
 The database is prepared as bench/resources.py prepares it (foundation.py's ``prepare_rostra``,
 then 10,000 projects of the caller's with scale.py's loader), once, and kept in ``--workdir``.
@@ -124,8 +123,6 @@ class Driver:
 async def run(args: argparse.Namespace) -> None:
     state = prepared_workdir(args.workdir)
     os.environ.update(state["env"])
-    if args.no_rate_limit:
-        os.environ["ROSTRA_RATE_LIMIT_ENABLED"] = "false"
     os.chdir(args.workdir)
     from rostra.app import create_app
     from rostra.core.config import Settings
@@ -140,7 +137,6 @@ async def run(args: argparse.Namespace) -> None:
         "total": "/api/v1/projects?limit=20",
         "get_one": f"/api/v1/projects/{PROJECTS // 2}",
         "create": "/api/v1/projects",
-        "user": "/api/v1/user",
     }
     if args.only:
         kinds = {name: kinds[name] for name in args.only}
@@ -204,11 +200,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/rostra-inprocess"))
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--requests", type=int, default=1000)
-    kinds = ("cursor", "total", "get_one", "create", "user")
+    kinds = ("cursor", "total", "get_one", "create")
     parser.add_argument("--only", nargs="*", choices=kinds)
     parser.add_argument("--profile", choices=kinds)
     parser.add_argument("--dump", type=Path)
-    parser.add_argument("--no-rate-limit", action="store_true", help="serve with the limiter off")
     parser.add_argument("--top", type=int, default=40, help="functions shown by --profile")
     args = parser.parse_args()
     uvloop.run(run(args))
