@@ -11,13 +11,16 @@ failure alike on either database.
 
 The connection is used only while it holds its process's write turn
 (``lib.inline_sqlite.WriteTurns``, shared with the engine's connections): it takes its turn
-among the sessions' writers, and serves one transaction at a time. ``BEGIN IMMEDIATE`` takes
-SQLite's lock first (waiting for another process's write with the driver's ``retry_busy``), so
-no statement meets a lock half-way and a transaction's reads see the latest commit.
+among the sessions' writers, and serves one transaction at a time, which writers ready at the
+same moment join rather than each committing alone (``_CommitGroup``: a create's three commits
+were a quarter of its CPU). ``BEGIN IMMEDIATE`` takes SQLite's lock first (waiting for another
+process's write with the driver's ``retry_busy``), so no statement meets a lock half-way and a
+transaction's reads see the latest commit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -71,6 +74,78 @@ class SQLiteTransaction:
             await inline_sqlite.retry_busy(self._raw.commit, self._busy_seconds)
 
 
+class _CommitGroup:
+    """The writers that share one ``COMMIT``.
+
+    A writer that has run its block opens its transaction to others for one turn of the event
+    loop before committing: the writers ready to run in that turn (other requests that arrived
+    together) run their blocks in it, each in a savepoint of its own, so a block that fails
+    undoes only its own work. Then the group closes, the blocks still running (one that
+    awaited something) are waited for, and one ``COMMIT`` makes them all durable; every writer
+    in the group learns the outcome, an error of the commit included, before its block exits.
+    Under load a commit, the most costly part of a short write, is shared by many; alone, a
+    writer pays one yield to the loop.
+
+    Blocks join one at a time (never while another joined block is running), so the
+    savepoints never nest: rolling one back cannot undo another's work.
+    """
+
+    __slots__ = ("_all_released", "_done", "_joined", "_running", "closed")
+
+    def __init__(self) -> None:
+        self.closed = False
+        self._joined = 0
+        self._running = 0
+        self._all_released: asyncio.Future[None] | None = None
+        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def joinable(self) -> bool:
+        return not self.closed and self._running == 0
+
+    def join(self) -> str:
+        self._joined += 1
+        self._running += 1
+        return f"joined_{self._joined}"
+
+    def release(self) -> None:
+        self._running -= 1
+        waiter = self._all_released
+        if self._running == 0 and waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def all_released(self) -> None:
+        """Once no joined block is running. Waits on when cancelled, and raises the
+        cancellation after: the transaction must not end under a running block, whose later
+        statements would then commit on their own."""
+        cancelled: asyncio.CancelledError | None = None
+        while self._running:
+            self._all_released = asyncio.get_running_loop().create_future()
+            try:
+                await self._all_released
+            except asyncio.CancelledError as error:
+                cancelled = error
+        if cancelled is not None:
+            raise cancelled
+
+    def committed(self) -> None:
+        self._done.set_result(None)
+
+    def failed(self, error: BaseException) -> None:
+        """The commit failed with ``error``, or the writer that was to commit was cancelled
+        (the joiners then fail as a commit that could not be made)."""
+        if isinstance(error, asyncio.CancelledError):
+            error = _as_sqlalchemy_error(
+                "COMMIT", sqlite3.OperationalError("the shared commit was abandoned")
+            )
+        self._done.set_exception(error)
+        self._done.exception()  # retrieved: a group may have had no joiner to read it
+
+    async def outcome(self) -> None:
+        """Once the group's commit is done; its error if it failed. Shielded: a joiner
+        cancelled while waiting leaves the outcome to the others."""
+        await asyncio.shield(self._done)
+
+
 class SQLiteWrites:
     """The write connection of one ``Database`` on a SQLite file."""
 
@@ -89,6 +164,7 @@ class SQLiteWrites:
         self._pragmas = pragmas
         self._dialect = dialect
         self._raw: sqlite3.Connection | None = None
+        self._group: _CommitGroup | None = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._raw is None:
@@ -101,7 +177,17 @@ class SQLiteWrites:
 
     @asynccontextmanager
     async def transaction(self, topics: set[str]) -> AsyncIterator[SQLiteTransaction]:
-        """Committed when the block succeeds, rolled back when it raises."""
+        """Committed when the block succeeds, rolled back when it raises; the block exits only
+        once its work is committed (or with the error that kept it from being).
+
+        Writers share commits: one that finds a transaction open for joining runs its block in
+        a ``SAVEPOINT`` of that transaction instead of waiting for its own turn
+        (``_CommitGroup``)."""
+        group = self._group
+        if group is not None and group.joinable():
+            async with self._joined(group, topics) as transaction:
+                yield transaction
+            return
         with _sqlalchemy_errors("BEGIN IMMEDIATE"):
             await self._turns.take(self._busy_seconds)
         try:
@@ -113,12 +199,58 @@ class SQLiteWrites:
             transaction = SQLiteTransaction(raw, self._dialect, topics, self._busy_seconds)
             try:
                 yield transaction
-                await transaction.commit()
             except BaseException:
                 raw.rollback()
                 raise
+            await self._commit_with_joiners(transaction)
         finally:
             self._turns.give_back()
+
+    async def _commit_with_joiners(self, transaction: SQLiteTransaction) -> None:
+        """Open the transaction to joiners for one turn of the event loop, wait for the blocks
+        that joined, then commit them all with one ``COMMIT``."""
+        group = _CommitGroup()
+        self._group = group
+        try:
+            try:
+                await asyncio.sleep(0)  # the writers ready to run now join here
+            finally:
+                group.closed = True
+                await group.all_released()
+            await transaction.commit()
+        except BaseException as error:
+            self._raw_connection().rollback()
+            group.failed(error)
+            raise
+        finally:
+            self._group = None
+        group.committed()
+
+    @asynccontextmanager
+    async def _joined(
+        self, group: _CommitGroup, topics: set[str]
+    ) -> AsyncIterator[SQLiteTransaction]:
+        raw = self._raw_connection()
+        savepoint = group.join()
+        try:
+            with _sqlalchemy_errors("SAVEPOINT"):
+                raw.execute(f"SAVEPOINT {savepoint}")
+            try:
+                yield SQLiteTransaction(raw, self._dialect, topics, self._busy_seconds)
+            except BaseException:
+                with _sqlalchemy_errors("ROLLBACK TO"):
+                    raw.execute(f"ROLLBACK TO {savepoint}")
+                    raw.execute(f"RELEASE {savepoint}")
+                raise
+            with _sqlalchemy_errors("RELEASE"):
+                raw.execute(f"RELEASE {savepoint}")
+        finally:
+            group.release()
+        await group.outcome()
+
+    def _raw_connection(self) -> sqlite3.Connection:
+        assert self._raw is not None  # a group exists only within an open transaction
+        return self._raw
 
     def close(self) -> None:
         if self._raw is not None:

@@ -1,0 +1,156 @@
+"""``Database.transaction`` on SQLite: writers ready at the same time share one ``COMMIT``
+(``core.sqlite_writes._CommitGroup``), and sharing it never costs one writer another's work.
+
+The writers here are tasks started together, as requests that arrive together are: the first
+runs its block and yields once before committing, and the others join its transaction then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from rostra.core.db import Database
+from rostra.core.sqlite_writes import SQLiteTransaction
+from rostra.idempotency.models import IdempotencyKey
+from rostra.projects.models import ProjectMember
+
+KEYS = IdempotencyKey.__table__
+INSERT = insert(IdempotencyKey).values(
+    lookup=bindparam("lookup"),
+    fingerprint=bindparam("fingerprint"),
+    created_at=bindparam("created_at"),
+)
+NOW = datetime(2026, 12, 6, 1, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def db(app: FastAPI) -> Database:
+    if app.state.settings.sqlite_path() is None:
+        pytest.skip("commits are shared on SQLite's write connection only")
+    database: Database = app.state.db
+    return database
+
+
+def _key(lookup: str) -> dict[str, object]:
+    return {"lookup": lookup, "fingerprint": "f" * 64, "created_at": NOW}
+
+
+async def _stored(db: Database) -> list[str]:
+    rows = await db.read(select(KEYS.c.lookup).order_by(KEYS.c.lookup))
+    return [row.lookup for row in rows]
+
+
+async def _write_keys(db: Database, *lookups: str, then: asyncio.Event | None = None) -> None:
+    """One transaction inserting ``lookups``; with ``then``, it waits for the event halfway
+    (after the first insert), as a block that awaits something does."""
+    async with db.transaction() as writes:
+        await writes.run(INSERT, _key(lookups[0]))
+        if then is not None:
+            await then.wait()
+        for lookup in lookups[1:]:
+            await writes.run(INSERT, _key(lookup))
+
+
+async def test_writers_ready_together_commit_together(db: Database) -> None:
+    writer = db._sqlite_writes
+    assert writer is not None
+    statements: list[str] = []
+    writer._connection().set_trace_callback(statements.append)
+
+    await asyncio.gather(*(_write_keys(db, f"k{n:02}a", f"k{n:02}b") for n in range(20)))
+
+    assert len(await _stored(db)) == 40
+    # Twenty transactions: the first writer's, joined by the other nineteen in savepoints.
+    assert statements.count("BEGIN IMMEDIATE") == 1
+    assert statements.count("COMMIT") == 1
+    assert sum(s.startswith("SAVEPOINT") for s in statements) == 19
+
+
+async def test_a_joined_writer_that_fails_undoes_only_its_own_work(db: Database) -> None:
+    await db.write(INSERT, _key("taken"))
+    results = await asyncio.gather(
+        _write_keys(db, "first"),
+        _write_keys(db, "second", "taken"),  # its second insert breaks the unique key
+        _write_keys(db, "third"),
+        return_exceptions=True,
+    )
+    assert results[0] is None
+    assert results[2] is None
+    assert isinstance(results[1], IntegrityError)
+    assert await _stored(db) == ["first", "taken", "third"]
+
+
+async def test_a_failed_commit_fails_every_writer_of_the_group(db: Database) -> None:
+    dangling = insert(ProjectMember).values(
+        project_id=999_999, user_id=999_999, role="viewer", created_at=NOW, updated_at=NOW
+    )
+
+    async def breaks_at_commit() -> None:
+        # A deferred foreign key is checked by COMMIT: the group's commit itself fails.
+        async with db.transaction() as writes:
+            assert isinstance(writes, SQLiteTransaction)
+            writes._raw.execute("PRAGMA defer_foreign_keys = ON")  # until this commit
+            await writes.run(INSERT, _key("leader"))
+            await writes.run(dangling, {})
+
+    results = await asyncio.gather(
+        breaks_at_commit(),
+        _write_keys(db, "joined 1"),
+        _write_keys(db, "joined 2"),
+        return_exceptions=True,
+    )
+    assert all(isinstance(result, IntegrityError) for result in results), results
+    assert await _stored(db) == []
+    await _write_keys(db, "after")  # the connection is usable again
+    assert await _stored(db) == ["after"]
+
+
+async def test_a_writer_never_joins_inside_a_running_block(db: Database) -> None:
+    """A writer arriving while a joined block awaits something waits for a transaction of its
+    own: in the running block's savepoint, the running block's failure would undo it."""
+    go_on = asyncio.Event()
+
+    async def fails_after_waiting() -> None:
+        async with db.transaction() as writes:
+            await writes.run(INSERT, _key("doomed"))
+            await go_on.wait()
+            await writes.run(INSERT, _key("leader"))  # taken: the block fails
+
+    leader = asyncio.create_task(_write_keys(db, "leader"))
+    waiting = asyncio.create_task(fails_after_waiting())
+    arriving = asyncio.create_task(_write_keys(db, "arriving"))
+    await asyncio.sleep(0.05)
+    assert not arriving.done()
+    go_on.set()
+    await leader
+    with pytest.raises(IntegrityError):
+        await waiting
+    await arriving
+    assert await _stored(db) == ["arriving", "leader"]
+
+
+async def test_a_cancelled_committer_ends_nothing_under_a_running_block(db: Database) -> None:
+    """The writer that was to commit is cancelled while a joined block awaits something: the
+    transaction stays open until that block is done, then all of it is rolled back, and the
+    joined writer fails; no statement of the block commits on its own."""
+    go_on = asyncio.Event()
+    leader = asyncio.create_task(_write_keys(db, "leader"))
+    joined = asyncio.create_task(_write_keys(db, "joined a", "joined b", then=go_on))
+    await asyncio.sleep(0.05)
+    leader.cancel()
+    await asyncio.sleep(0.05)
+    assert not leader.done()  # waiting for the joined block
+    go_on.set()
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+    with pytest.raises(OperationalError, match="abandoned"):
+        await joined
+    assert await _stored(db) == []
+    await _write_keys(db, "after")
+    assert await _stored(db) == ["after"]
