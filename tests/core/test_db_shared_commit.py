@@ -29,10 +29,15 @@ INSERT = insert(IdempotencyKey).values(
 NOW = datetime(2026, 12, 6, 1, 0, 0, tzinfo=UTC)
 
 
+@pytest.fixture(params=["sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """SQLite alone: commits are shared on its write connection only (conftest's ``backend``
+    runs every test on PostgreSQL too)."""
+    return str(request.param)
+
+
 @pytest.fixture
 def db(app: FastAPI) -> Database:
-    if app.state.settings.sqlite_path() is None:
-        pytest.skip("commits are shared on SQLite's write connection only")
     database: Database = app.state.db
     return database
 
