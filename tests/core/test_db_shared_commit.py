@@ -42,6 +42,16 @@ def db(app: FastAPI) -> Database:
     return database
 
 
+@pytest.fixture
+def statements(db: Database) -> list[str]:
+    """Every statement the write connection runs from here on, as SQLite traces them."""
+    writer = db._sqlite_writes
+    assert writer is not None
+    traced: list[str] = []
+    writer._connection().set_trace_callback(traced.append)
+    return traced
+
+
 def _key(lookup: str) -> dict[str, object]:
     return {"lookup": lookup, "fingerprint": "f" * 64, "created_at": NOW}
 
@@ -62,12 +72,7 @@ async def _write_keys(db: Database, *lookups: str, then: asyncio.Event | None = 
             await writes.run(INSERT, _key(lookup))
 
 
-async def test_writers_ready_together_commit_together(db: Database) -> None:
-    writer = db._sqlite_writes
-    assert writer is not None
-    statements: list[str] = []
-    writer._connection().set_trace_callback(statements.append)
-
+async def test_writers_ready_together_commit_together(db: Database, statements: list[str]) -> None:
     await asyncio.gather(*(_write_keys(db, f"k{n:02}a", f"k{n:02}b") for n in range(20)))
 
     assert len(await _stored(db)) == 40
@@ -77,8 +82,11 @@ async def test_writers_ready_together_commit_together(db: Database) -> None:
     assert sum(s.startswith("SAVEPOINT") for s in statements) == 19
 
 
-async def test_a_joined_writer_that_fails_undoes_only_its_own_work(db: Database) -> None:
+async def test_a_joined_writer_that_fails_undoes_only_its_own_work(
+    db: Database, statements: list[str]
+) -> None:
     await db.write(INSERT, _key("taken"))
+    statements.clear()
     results = await asyncio.gather(
         _write_keys(db, "first"),
         _write_keys(db, "second", "taken"),  # its second insert breaks the unique key
@@ -89,6 +97,9 @@ async def test_a_joined_writer_that_fails_undoes_only_its_own_work(db: Database)
     assert results[2] is None
     assert isinstance(results[1], IntegrityError)
     assert await _stored(db) == ["first", "taken", "third"]
+    # One transaction: the failed writer was rolled back to its savepoint, not alone.
+    assert statements.count("COMMIT") == 1
+    assert "ROLLBACK TO joined_1" in statements
 
 
 async def test_a_failed_commit_fails_every_writer_of_the_group(db: Database) -> None:

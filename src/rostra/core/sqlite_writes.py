@@ -97,12 +97,16 @@ class _CommitGroup:
         self._joined = 0
         self._running = 0
         self._all_released: asyncio.Future[None] | None = None
-        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._done: asyncio.Future[None] | None = None
+        """The outcome the joiners wait for; made by the first to join (a writer alone, the
+        usual case when the process is not busy, makes none)."""
 
     def joinable(self) -> bool:
         return not self.closed and self._running == 0
 
     def join(self) -> str:
+        if self._done is None:
+            self._done = asyncio.get_running_loop().create_future()
         self._joined += 1
         self._running += 1
         return f"joined_{self._joined}"
@@ -128,21 +132,25 @@ class _CommitGroup:
             raise cancelled
 
     def committed(self) -> None:
-        self._done.set_result(None)
+        if self._done is not None:
+            self._done.set_result(None)
 
     def failed(self, error: BaseException) -> None:
         """The commit failed with ``error``, or the writer that was to commit was cancelled
         (the joiners then fail as a commit that could not be made)."""
+        if self._done is None:
+            return
         if isinstance(error, asyncio.CancelledError):
             error = _as_sqlalchemy_error(
                 "COMMIT", sqlite3.OperationalError("the shared commit was abandoned")
             )
         self._done.set_exception(error)
-        self._done.exception()  # retrieved: a group may have had no joiner to read it
+        self._done.exception()  # retrieved: the joiners whose own block failed never read it
 
     async def outcome(self) -> None:
         """Once the group's commit is done; its error if it failed. Shielded: a joiner
         cancelled while waiting leaves the outcome to the others."""
+        assert self._done is not None  # made when the caller joined
         await asyncio.shield(self._done)
 
 
@@ -202,11 +210,13 @@ class SQLiteWrites:
             except BaseException:
                 raw.rollback()
                 raise
-            await self._commit_with_joiners(transaction)
+            await self._commit_with_joiners(raw, transaction)
         finally:
             self._turns.give_back()
 
-    async def _commit_with_joiners(self, transaction: SQLiteTransaction) -> None:
+    async def _commit_with_joiners(
+        self, raw: sqlite3.Connection, transaction: SQLiteTransaction
+    ) -> None:
         """Open the transaction to joiners for one turn of the event loop, wait for the blocks
         that joined, then commit them all with one ``COMMIT``."""
         group = _CommitGroup()
@@ -219,7 +229,7 @@ class SQLiteWrites:
                 await group.all_released()
             await transaction.commit()
         except BaseException as error:
-            self._raw_connection().rollback()
+            raw.rollback()
             group.failed(error)
             raise
         finally:
@@ -230,7 +240,7 @@ class SQLiteWrites:
     async def _joined(
         self, group: _CommitGroup, topics: set[str]
     ) -> AsyncIterator[SQLiteTransaction]:
-        raw = self._raw_connection()
+        raw = self._connection()  # open: the group's transaction is on it
         savepoint = group.join()
         try:
             with _sqlalchemy_errors("SAVEPOINT"):
@@ -247,10 +257,6 @@ class SQLiteWrites:
         finally:
             group.release()
         await group.outcome()
-
-    def _raw_connection(self) -> sqlite3.Connection:
-        assert self._raw is not None  # a group exists only within an open transaction
-        return self._raw
 
     def close(self) -> None:
         if self._raw is not None:
