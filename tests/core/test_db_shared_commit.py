@@ -170,3 +170,72 @@ async def test_a_cancelled_committer_ends_nothing_under_a_running_block(db: Data
     assert await _stored(db) == []
     await _write_keys(db, "after")
     assert await _stored(db) == ["after"]
+
+
+class Interrupter:
+    """Interrupts the write connection's statements while ``on``: SQLite then rolls back the
+    whole transaction, as it may for a full disk or an I/O error."""
+
+    def __init__(self) -> None:
+        self.on = False
+
+    def __call__(self) -> int:
+        return int(self.on)
+
+
+@pytest.fixture
+def interrupter(db: Database) -> Interrupter:
+    writer = db._sqlite_writes
+    assert writer is not None
+    interrupter = Interrupter()
+    writer._connection().set_progress_handler(interrupter, 1)
+    return interrupter
+
+
+async def _interrupted(db: Database, interrupter: Interrupter, lookup: str) -> None:
+    async with db.transaction() as writes:
+        interrupter.on = True
+        try:
+            await writes.run(INSERT, _key(lookup))
+        finally:
+            interrupter.on = False
+
+
+async def test_a_transaction_sqlite_rolled_back_is_acknowledged_to_no_writer(
+    db: Database, interrupter: Interrupter
+) -> None:
+    """A joined writer's statement makes SQLite roll back the whole shared transaction: every
+    writer whose work was in it fails (COMMIT would quietly do nothing), and a writer that had
+    not joined yet gets a transaction of its own rather than one that is gone."""
+    results = await asyncio.gather(
+        _write_keys(db, "leader"),
+        _write_keys(db, "joined before"),
+        _interrupted(db, interrupter, "interrupted"),
+        _write_keys(db, "later a", "later b"),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], OperationalError)
+    assert "rolled the transaction back" in str(results[0])
+    assert isinstance(results[1], OperationalError)
+    assert isinstance(results[2], OperationalError)
+    assert "interrupted" in str(results[2])
+    assert results[3] is None
+    assert await _stored(db) == ["later a", "later b"]
+
+
+async def test_no_statement_runs_once_sqlite_rolled_the_transaction_back(
+    db: Database, interrupter: Interrupter
+) -> None:
+    """A block that carries on after such an error: its next statement fails rather than run
+    (and commit) on its own outside any transaction."""
+    with pytest.raises(OperationalError, match="rolled the transaction back"):
+        async with db.transaction() as writes:
+            await writes.run(INSERT, _key("first"))
+            interrupter.on = True
+            with pytest.raises(OperationalError, match="interrupted"):
+                await writes.run(INSERT, _key("interrupted"))
+            interrupter.on = False
+            await writes.run(INSERT, _key("carried on"))
+    assert await _stored(db) == []
+    await _write_keys(db, "after")
+    assert await _stored(db) == ["after"]

@@ -47,6 +47,20 @@ def _sqlalchemy_errors(sql: str) -> Iterator[None]:
         raise _as_sqlalchemy_error(sql, error) from error
 
 
+def _require_transaction(raw: sqlite3.Connection, sql: str) -> None:
+    """Raise unless the connection's transaction is still open.
+
+    A full disk, an I/O error or an interrupt may make SQLite roll back the whole transaction,
+    not only the statement that met it. After that, a statement would run and commit on its
+    own, and ``commit()`` would quietly do nothing: every writer whose work was in the
+    transaction would be told it is done. So no statement runs, and no commit is reported,
+    outside the transaction they belong to."""
+    if not raw.in_transaction:
+        raise _as_sqlalchemy_error(
+            sql, sqlite3.OperationalError("SQLite rolled the transaction back after an error in it")
+        )
+
+
 class SQLiteTransaction:
     """``core.writes.Writes`` on the write connection, inside its transaction."""
 
@@ -60,6 +74,7 @@ class SQLiteTransaction:
 
     async def run(self, statement: Executable, params: Mapping[str, Any]) -> Written:
         prepared = prepare(statement, self._dialect)
+        _require_transaction(self._raw, prepared.sql)
         try:
             cursor = prepared.execute(self._raw, params)
             return Written(prepared.rows(cursor), cursor.rowcount)
@@ -70,6 +85,7 @@ class SQLiteTransaction:
         self._topics.add(topic)
 
     async def commit(self) -> None:
+        _require_transaction(self._raw, "COMMIT")
         with _sqlalchemy_errors("COMMIT"):
             await inline_sqlite.retry_busy(self._raw.commit, self._busy_seconds)
 
@@ -192,7 +208,8 @@ class SQLiteWrites:
         a ``SAVEPOINT`` of that transaction instead of waiting for its own turn
         (``_CommitGroup``)."""
         group = self._group
-        if group is not None and group.joinable():
+        # A transaction SQLite has rolled back (``_require_transaction``) is joined by no one.
+        if group is not None and group.joinable() and self._connection().in_transaction:
             async with self._joined(group, topics) as transaction:
                 yield transaction
             return
@@ -248,10 +265,12 @@ class SQLiteWrites:
             try:
                 yield SQLiteTransaction(raw, self._dialect, topics, self._busy_seconds)
             except BaseException:
-                with _sqlalchemy_errors("ROLLBACK TO"):
-                    raw.execute(f"ROLLBACK TO {savepoint}")
-                    raw.execute(f"RELEASE {savepoint}")
+                if raw.in_transaction:  # else SQLite rolled it all back, savepoint and all
+                    with _sqlalchemy_errors("ROLLBACK TO"):
+                        raw.execute(f"ROLLBACK TO {savepoint}")
+                        raw.execute(f"RELEASE {savepoint}")
                 raise
+            _require_transaction(raw, "RELEASE")
             with _sqlalchemy_errors("RELEASE"):
                 raw.execute(f"RELEASE {savepoint}")
         finally:
