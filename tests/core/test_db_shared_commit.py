@@ -228,7 +228,8 @@ async def test_no_statement_runs_once_sqlite_rolled_the_transaction_back(
 ) -> None:
     """A block that carries on after such an error: its next statement fails rather than run
     (and commit) on its own outside any transaction."""
-    with pytest.raises(OperationalError, match="rolled the transaction back"):
+
+    async def carries_on() -> None:
         async with db.transaction() as writes:
             await writes.run(INSERT, _key("first"))
             interrupter.on = True
@@ -236,6 +237,9 @@ async def test_no_statement_runs_once_sqlite_rolled_the_transaction_back(
                 await writes.run(INSERT, _key("interrupted"))
             interrupter.on = False
             await writes.run(INSERT, _key("carried on"))
+
+    with pytest.raises(OperationalError, match="rolled the transaction back"):
+        await carries_on()
     assert await _stored(db) == []
     await _write_keys(db, "after")
     assert await _stored(db) == ["after"]
