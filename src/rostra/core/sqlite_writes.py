@@ -270,7 +270,6 @@ class SQLiteWrites:
                         raw.execute(f"ROLLBACK TO {savepoint}")
                         raw.execute(f"RELEASE {savepoint}")
                 raise
-            _require_transaction(raw, "RELEASE")
             with _sqlalchemy_errors("RELEASE"):
                 raw.execute(f"RELEASE {savepoint}")
         finally:
