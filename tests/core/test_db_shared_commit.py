@@ -8,6 +8,7 @@ runs its block and yields once before committing, and the others join its transa
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime
 
 import pytest
@@ -43,12 +44,18 @@ def db(app: FastAPI) -> Database:
 
 
 @pytest.fixture
-def statements(db: Database) -> list[str]:
-    """Every statement the write connection runs from here on, as SQLite traces them."""
+def write_connection(db: Database) -> sqlite3.Connection:
+    """The driver connection ``Database.transaction`` writes on (no public way to reach it)."""
     writer = db._sqlite_writes
     assert writer is not None
+    return writer._connection()
+
+
+@pytest.fixture
+def statements(write_connection: sqlite3.Connection) -> list[str]:
+    """Every statement the write connection runs from here on, as SQLite traces them."""
     traced: list[str] = []
-    writer._connection().set_trace_callback(traced.append)
+    write_connection.set_trace_callback(traced.append)
     return traced
 
 
@@ -184,11 +191,9 @@ class Interrupter:
 
 
 @pytest.fixture
-def interrupter(db: Database) -> Interrupter:
-    writer = db._sqlite_writes
-    assert writer is not None
+def interrupter(write_connection: sqlite3.Connection) -> Interrupter:
     interrupter = Interrupter()
-    writer._connection().set_progress_handler(interrupter, 1)
+    write_connection.set_progress_handler(interrupter, 1)
     return interrupter
 
 
