@@ -8,12 +8,14 @@ runs its block and yields once before committing, and the others join its transa
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from rostra.core.db import Database
@@ -248,3 +250,36 @@ async def test_no_statement_runs_once_sqlite_rolled_the_transaction_back(
     assert await _stored(db) == []
     await _write_keys(db, "after")
     assert await _stored(db) == ["after"]
+
+
+def _open_temporary_files() -> list[str]:
+    """SQLite's temporary files this process holds open (made, then unlinked at once)."""
+    names = [os.readlink(fd) for fd in Path("/proc/self/fd").iterdir() if fd.is_symlink()]
+    return [name for name in names if "etilqs_" in name]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
+async def test_a_joined_writers_savepoint_journal_stays_in_memory(db: Database) -> None:
+    """A joiner that rewrites pages the transaction already holds journals their first images
+    for its savepoint; past 64 KiB SQLite would spill that journal to a new temporary file each
+    shared commit. It is kept in memory (``SQLITE_PRAGMAS``)."""
+    big = "f" * 2_000
+    seen_during_joined_block: list[str] = []
+
+    async def leader() -> None:
+        async with db.transaction() as writes:
+            for n in range(100):
+                await writes.run(INSERT, {**_key(f"row{n:03}"), "fingerprint": big})
+
+    async def joiner() -> None:
+        async with db.transaction() as writes:
+            await writes.run(
+                update(IdempotencyKey).values(fingerprint=bindparam("fingerprint")),
+                {"fingerprint": "g" * 2_000},
+            )
+            seen_during_joined_block.extend(_open_temporary_files())
+
+    await asyncio.gather(leader(), joiner())
+
+    assert len(await _stored(db)) == 100
+    assert seen_during_joined_block == []
