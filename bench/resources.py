@@ -265,7 +265,7 @@ def print_table(result: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    result = benchmark(parse_options())
+    result = benchmark(parse_options(description=__doc__.splitlines()[0]))
     path = write_result("resources", result)
     print_table(result)
     print(f"\nwritten to {path.relative_to(REPO)}")
