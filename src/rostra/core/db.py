@@ -159,11 +159,12 @@ SQLITE_PRAGMAS = (
     "PRAGMA temp_store=MEMORY",
 )
 """Set on every connection that may write. ``temp_store=MEMORY`` keeps a savepoint's journal in
-memory: a shared commit (``core/sqlite_writes.py``) runs each joiner in a savepoint, whose pages
-SQLite otherwise spills to a new file in the temporary directory past 64 KiB, one file and some
-twenty writes a commit; in memory, a create under load spent half the system time. SQLite's
-other temporary files (a sort that outgrows its cache, a temporary index) stay in memory too: a
-list sorts along its sort column's index, and a sort with a LIMIT keeps only that many rows."""
+memory: a shared commit (``core/sqlite_writes.py``) runs each joiner in a savepoint, whose journal
+SQLite otherwise spills past 64 KiB to a new file in the temporary directory, made, written and
+deleted again for most shared commits under load; in memory, a create spent half the system
+time. SQLite's other temporary files (a sort that outgrows its cache, a temporary index) stay in
+memory too: a list sorts along its sort column's index, and a sort with a LIMIT keeps only that
+many rows."""
 SQLITE_BUSY_SECONDS = 10.0
 """How long a statement waits for another process's write to finish before it fails."""
 SQLITE_LOOP_SECONDS = 0.02
