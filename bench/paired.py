@@ -60,6 +60,8 @@ from scale import load_sqlite
 
 ENDPOINTS = ("user", "get_one", "list_total", "cursor_page", "create")
 SYSCALLS_SHOWN = 12
+SYSCALLS_SHOWN_FROM = 0.05
+"""Calls per request below which a system call is left out (connection set-up and the like)."""
 
 
 @dataclass
@@ -100,7 +102,9 @@ def syscalls_per_request(strace_output: Path, requests: int) -> list[tuple[str, 
         parts = line.split()
         if len(parts) < 5 or not parts[0].replace(".", "").isdigit() or parts[-1] == "total":
             continue
-        counted.append((parts[-1], int(parts[3]) / max(requests, 1)))
+        per_request = int(parts[3]) / max(requests, 1)
+        if per_request >= SYSCALLS_SHOWN_FROM:
+            counted.append((parts[-1], per_request))
     counted.sort(key=lambda item: -item[1])
     return counted[:SYSCALLS_SHOWN]
 
