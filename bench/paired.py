@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,6 +61,8 @@ from scale import load_sqlite
 
 ENDPOINTS = ("user", "get_one", "list_total", "cursor_page", "create")
 SYSCALLS_SHOWN = 12
+STRACE_ATTACH_SECONDS = 0.5
+"""Given to strace to attach before the traced run starts, so that run is counted whole."""
 SYSCALLS_SHOWN_FROM = 0.05
 """Calls per request below which a system call is left out (connection set-up and the like)."""
 
@@ -81,7 +84,7 @@ def cpu_split(pid: int) -> tuple[float, float]:
     return int(fields[11]) / ticks, int(fields[12]) / ticks
 
 
-def endpoint_url(name: str, base: str, auth: dict[str, str], script: Path) -> Endpoint:
+def endpoint_of(name: str, base: str, auth: dict[str, str], script: Path) -> Endpoint:
     projects = f"{base}/api/v1/projects"
     if name == "user":
         return Endpoint(name, f"{base}/api/v1/user")
@@ -167,7 +170,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 )
             )
             variant.pid = server.pid
-            variant.endpoint = endpoint_url(args.endpoint, base, auth, script)
+            variant.endpoint = endpoint_of(args.endpoint, base, auth, script)
         for variant in variants:
             run(variant, options.warmup)
         for round_number in range(1, options.runs + 1):
@@ -188,6 +191,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                     ["strace", "-c", "-f", "-p", str(variant.pid), "-o", str(output)],
                     stderr=subprocess.DEVNULL,
                 )
+                time.sleep(STRACE_ATTACH_SECONDS)
                 _, _, _, requests = run(variant, options.duration)
                 strace.send_signal(signal.SIGINT)
                 strace.wait()
