@@ -1,4 +1,5 @@
-"""Idempotency-Key on POST and PATCH (contract section 9), shown on the users and API-key routes.
+"""Idempotency-Key on POST and PATCH (contract section 9), shown on the users and API-key routes,
+and on ``POST /projects``, which keeps its answer in the transaction that makes the project.
 
 The mechanism knows no route: every POST and PATCH gets it. Side effects are read back from the
 database: a replay must not have run the route again.
@@ -21,7 +22,10 @@ from rostra.auth.models import AuthSession
 from rostra.core.config import Settings
 from rostra.core.db import utcnow
 from rostra.idempotency.models import IdempotencyKey
+from rostra.idempotency.store import Claim, IdempotencyStore, StoredAnswer
 from rostra.lib.passwords import PasswordHasherBusy
+from rostra.projects import service as projects
+from rostra.projects.models import Project
 from rostra.users.models import User
 from tests.factories import PASSWORD, Account, make_account, make_user
 
@@ -35,6 +39,12 @@ async def count_users(app: FastAPI, email: str) -> int:
 async def count_keys(app: FastAPI, user_id: int) -> int:
     async with app.state.db.session_scope() as session:
         query = select(func.count()).select_from(ApiKey).where(ApiKey.user_id == user_id)
+        return int(await session.scalar(query) or 0)
+
+
+async def count_projects(app: FastAPI, name: str) -> int:
+    async with app.state.db.session_scope() as session:
+        query = select(func.count()).select_from(Project).where(Project.name == name)
         return int(await session.scalar(query) or 0)
 
 
@@ -497,3 +507,63 @@ async def test_a_key_of_255_characters_works(app: FastAPI, client: httpx.AsyncCl
         )
         assert answer.status_code == 201
     assert answer.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_a_projects_answer_commits_with_the_project(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer is kept in the project's own transaction: a process that could not keep an
+    answer once the change was made (it died there) still leaves one, so the retry replays
+    the project rather than making another."""
+
+    async def dies_before_storing(self: IdempotencyStore, claim: Claim, _: StoredAnswer) -> None:
+        raise OSError("the process died before it could keep the answer")
+
+    monkeypatch.setattr(IdempotencyStore, "store", dies_before_storing)
+    member = await make_account(app)
+    body = {"name": "exactly once", "settings": {"auto_deploy": True}}
+    first = await client.post("/api/v1/projects", json=body, headers=keyed(member, "p1"))
+    assert first.status_code == 201
+
+    again = await client.post("/api/v1/projects", json=body, headers=keyed(member, "p1"))
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.content == first.content
+    for header in ("Location", "ETag", "Content-Type"):
+        assert again.headers[header] == first.headers[header]
+    assert await count_projects(app, "exactly once") == 1
+
+
+async def test_a_projects_answer_goes_with_its_failed_commit(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    failing_commits: list[bool],
+) -> None:
+    """The project's transaction fails to commit after its answer was written in it: neither
+    is kept, the key is released, and the retry makes the project once."""
+    insert_project, release = projects.insert_project, IdempotencyStore.release
+
+    async def insert_then_refuse_the_commit(*args: Any, **kwargs: Any) -> Any:
+        project = await insert_project(*args, **kwargs)
+        failing_commits[0] = True
+        return project
+
+    async def release_with_commits_back(self: IdempotencyStore, claim: Claim) -> None:
+        failing_commits[0] = False
+        await release(self, claim)
+
+    monkeypatch.setattr(projects, "insert_project", insert_then_refuse_the_commit)
+    monkeypatch.setattr(IdempotencyStore, "release", release_with_commits_back)
+    member = await make_account(app)
+    body = {"name": "commit refused"}
+    failed = await client.post("/api/v1/projects", json=body, headers=keyed(member, "p2"))
+    assert failed.status_code == 500
+    assert await count_projects(app, "commit refused") == 0
+    assert await idempotency_rows(app) == []
+
+    monkeypatch.setattr(projects, "insert_project", insert_project)
+    retried = await client.post("/api/v1/projects", json=body, headers=keyed(member, "p2"))
+    assert retried.status_code == 201
+    assert "Idempotent-Replayed" not in retried.headers
+    assert await count_projects(app, "commit refused") == 1

@@ -21,6 +21,10 @@ Choices (docs/api.md, "Idempotency"):
   request changing: 401, 408, 412 (the retry carries a fresh If-Match), 425 and 429. A 5xx, or
   a crash, releases the key instead, so the retry runs again; unlike Stripe, which keeps 500s,
   nothing here is half done after a 5xx, because the request's transaction rolled back.
+- Where the answer is kept: by default in a transaction of its own once the route has answered,
+  just after the change's. A route may keep it in the very transaction that makes its change
+  (``keep_answer``), so that a process dying between the two commits cannot leave the change
+  made and the key unanswered (its retry would make the change again); ``POST /projects`` does.
 """
 
 from __future__ import annotations
@@ -33,11 +37,13 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rostra.core.deps import get_optional_principal
 from rostra.core.errors import Invalid, PayloadTooLarge, RostraError, error_response
 from rostra.core.security import Principal
+from rostra.core.writes import Writes
 from rostra.idempotency.store import Claim, IdempotencyStore, StoredAnswer
 
 IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
@@ -46,6 +52,10 @@ KEPT_HEADERS = frozenset({"content-type", "location", "etag", "link", "cache-con
 """The headers that describe an answer, kept and replayed with it (not per-request ones such as
 X-Request-ID or rate-limit counters)."""
 RETRYABLE_STATUSES = frozenset({401, 408, 412, 425, 429})
+_HELD_CLAIM = "idempotency_claim"
+"""Key in ``scope["state"]`` of the request's (store, claim) while its route runs."""
+_ANSWER_KEPT = "idempotency_answer_kept"
+"""Key in ``scope["state"]``: the route kept its answer in its own transaction (``keep_answer``)."""
 
 log = structlog.get_logger(__name__)
 
@@ -117,6 +127,8 @@ class IdempotencyMiddleware:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 
+        state = scope.setdefault("state", {})
+        state[_HELD_CLAIM] = (self.store, claim)
         try:
             await self.app(scope, receive, capture)
         except Exception:
@@ -126,9 +138,11 @@ class IdempotencyMiddleware:
             await self.store.release(claim)
             return
         body = b"".join(chunks)
-        if status >= 500 or status in RETRYABLE_STATUSES:
+        if not _keepable(status):
+            # An answer the route kept in a transaction that committed stays: release deletes
+            # only a claim without one.
             await self.store.release(claim)
-        else:
+        elif not state.get(_ANSWER_KEPT):
             answer = StoredAnswer(status, _kept_headers(raw_headers), body)
             try:
                 await self.store.store(claim, answer)
@@ -138,6 +152,30 @@ class IdempotencyMiddleware:
                 log.exception("idempotency_answer_not_stored", status=status)
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": body})
+
+
+async def keep_answer(writes: Writes, request: Request, response: Response) -> None:
+    """Keep ``response`` as the answer to the request's Idempotency-Key in ``writes``, the
+    transaction that makes the request's change: both commit, or neither. Nothing when the
+    request holds no key, or when the answer is not one that is kept.
+
+    Call it last in the transaction, with the response the route then returns unchanged. A
+    transaction that fails to commit must end the request in an error (a 5xx), which releases
+    the key as usual."""
+    state = request.scope.get("state", {})
+    held: tuple[IdempotencyStore, Claim] | None = state.get(_HELD_CLAIM)
+    if held is None or not _keepable(response.status_code):
+        return
+    store, claim = held
+    answer = StoredAnswer(
+        response.status_code, _kept_headers(response.raw_headers), bytes(response.body)
+    )
+    await store.store_in(writes, claim, answer)
+    state[_ANSWER_KEPT] = True
+
+
+def _keepable(status: int) -> bool:
+    return status < 500 and status not in RETRYABLE_STATUSES
 
 
 async def _read_body(receive: Receive) -> bytes | None:

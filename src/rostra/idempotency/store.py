@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from rostra.core.db import Database, utcnow
+from rostra.core.writes import Writes
 from rostra.idempotency.errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from rostra.idempotency.models import IdempotencyKey
 
@@ -179,19 +180,26 @@ class IdempotencyStore:
         return Claim(record.id, ref) if written.rowcount == 1 else None
 
     async def store(self, claim: Claim, answer: StoredAnswer) -> None:
-        await self._db.write(
-            _STORE,
-            {
-                "record_id": claim.record_id,
-                "status": answer.status,
-                "headers": [list(pair) for pair in answer.headers],
-                "body": _seal(claim.ref, answer.body),
-            },
-        )
+        """Keep the answer in a transaction of its own, once the request has made its change."""
+        await self._db.write(_STORE, _answer_params(claim, answer))
+
+    async def store_in(self, writes: Writes, claim: Claim, answer: StoredAnswer) -> None:
+        """Keep the answer in ``writes``, the transaction making the request's change: both
+        commit, or neither."""
+        await writes.run(_STORE, _answer_params(claim, answer))
 
     async def release(self, claim: Claim) -> None:
         """Give the key up unanswered: the request changed nothing, so a retry runs it anew."""
         await self._db.write(_RELEASE, {"record_id": claim.record_id})
+
+
+def _answer_params(claim: Claim, answer: StoredAnswer) -> dict[str, Any]:
+    return {
+        "record_id": claim.record_id,
+        "status": answer.status,
+        "headers": [list(pair) for pair in answer.headers],
+        "body": _seal(claim.ref, answer.body),
+    }
 
 
 def _seal(ref: KeyRef, body: bytes) -> bytes:

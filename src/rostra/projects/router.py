@@ -28,6 +28,7 @@ from rostra.core.listing import (
 from rostra.core.routing import domain_router
 from rostra.core.schemas import IdPath
 from rostra.core.security import Principal
+from rostra.idempotency.middleware import keep_answer
 from rostra.projects import service
 from rostra.projects.models import Project, ProjectMember
 from rostra.projects.schemas import (
@@ -119,8 +120,16 @@ async def list_projects(request: Request) -> Response:
 
 @router.post("/projects", status_code=201, response_model=ProjectOut, summary="Create a project")
 async def create_project(request: Request, data: ProjectCreate, principal: Writer) -> Response:
-    project = await service.create_project(request.app.state.db, data=data, actor=principal)
-    return _project_response(request, project, principal, status_code=201)
+    db = request.app.state.db
+    owner_id = await service.new_project_owner(db, data=data, actor=principal)
+    async with db.transaction() as writes:
+        project = await service.insert_project(
+            writes, data=data, owner_id=owner_id, actor=principal
+        )
+        response = _project_response(request, project, principal, status_code=201)
+        # The answer to an Idempotency-Key commits with the project, never apart from it.
+        await keep_answer(writes, request, response)
+    return response
 
 
 @router.get("/projects/{project_id}", response_model=ProjectOut, summary="Get a project")

@@ -36,6 +36,7 @@ from rostra.core.db import Base, Database, SessionWrites, take_write_turn, utcno
 from rostra.core.errors import Conflict, Forbidden, NotFound
 from rostra.core.listing import CountQuery
 from rostra.core.security import Principal
+from rostra.core.writes import Writes
 from rostra.events import catalog
 from rostra.events import service as events
 from rostra.projects.models import Project, ProjectMember
@@ -467,50 +468,63 @@ _USER_EXISTS = select(User.id).where(User.id == bindparam("user_id"))
 async def create_project(db: Database, *, data: ProjectCreate, actor: Principal) -> Any:
     """The new project as a row of ``PROJECT_COLUMNS``, its owner's membership and its event,
     in one transaction of its own (``Database.transaction``): the hottest write, kept off the
-    session's unit of work."""
+    session's unit of work. ``new_project_owner``, then ``insert_project`` in a transaction."""
+    owner_id = await new_project_owner(db, data=data, actor=actor)
+    async with db.transaction() as writes:
+        return await insert_project(writes, data=data, owner_id=owner_id, actor=actor)
+
+
+async def new_project_owner(db: Database, *, data: ProjectCreate, actor: Principal) -> int:
+    """Who will own the project ``data`` describes, once ``actor`` may make it theirs."""
     check_owner_field(actor, data.owner_id, actor.user_id)
     owner_id = data.owner_id if data.owner_id is not None else actor.user_id
     # A caller creating for themselves was just authenticated: the foreign key suffices.
     others = owner_id != actor.user_id or actor.credential == "operator"
     if others and not await db.read(_USER_EXISTS, {"user_id": owner_id}, prepared=True):
         raise not_found_user(owner_id)
+    return owner_id
+
+
+async def insert_project(
+    writes: Writes, *, data: ProjectCreate, owner_id: int, actor: Principal
+) -> Any:
+    """The project, its owner's membership and its event, in the transaction of ``writes``."""
     now = utcnow()
-    async with db.transaction() as writes:
-        try:
-            written = await writes.run(
-                _INSERT_PROJECT,
-                {
-                    "name": data.name,
-                    "description": data.description,
-                    "visibility": data.visibility,
-                    "status": data.status,
-                    "settings": _settings(None, data.settings),
-                    "owner_id": owner_id,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
-        except IntegrityError as exc:  # the owner's account was deleted a moment ago
-            raise not_found_user(owner_id) from exc
-        project = written.rows[0]
-        await writes.run(
-            _INSERT_OWNER,
+    try:
+        written = await writes.run(
+            _INSERT_PROJECT,
             {
-                "project_id": project.id,
-                "user_id": owner_id,
-                "role": ProjectRole.OWNER,
+                "name": data.name,
+                "description": data.description,
+                "visibility": data.visibility,
+                "status": data.status,
+                "settings": _settings(None, data.settings),
+                "owner_id": owner_id,
                 "created_at": now,
                 "updated_at": now,
             },
         )
-        await events.record(
-            writes,
-            event_type=catalog.PROJECT_CREATED,
-            data=orjson.loads(project_json(project, livemode=livemode_of(actor))),
-            owner_id=owner_id,
-            project_id=project.id,
-            actor=actor,
-        )
+    except IntegrityError as exc:  # the owner's account was deleted a moment ago
+        raise not_found_user(owner_id) from exc
+    project = written.rows[0]
+    await writes.run(
+        _INSERT_OWNER,
+        {
+            "project_id": project.id,
+            "user_id": owner_id,
+            "role": ProjectRole.OWNER,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    await events.record(
+        writes,
+        event_type=catalog.PROJECT_CREATED,
+        data=orjson.loads(project_json(project, livemode=livemode_of(actor))),
+        owner_id=owner_id,
+        project_id=project.id,
+        actor=actor,
+    )
     return project
 
 
