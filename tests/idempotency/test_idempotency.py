@@ -8,19 +8,24 @@ database: a replay must not have run the route again.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from sqlalchemy import func, select, update
+from starlette.responses import Response
 
+from rostra.api_keys import router as api_keys_router
 from rostra.api_keys.models import ApiKey
 from rostra.app import create_app
 from rostra.auth.models import AuthSession
 from rostra.core.config import Settings
 from rostra.core.db import utcnow
+from rostra.core.http import resource_response
+from rostra.events.models import Event
 from rostra.idempotency.models import IdempotencyKey
 from rostra.idempotency.store import Claim, IdempotencyStore, StoredAnswer
 from rostra.lib.passwords import PasswordHasherBusy
@@ -509,29 +514,61 @@ async def test_a_key_of_255_characters_works(app: FastAPI, client: httpx.AsyncCl
     assert answer.headers["Idempotent-Replayed"] == "true"
 
 
-async def test_a_projects_answer_commits_with_the_project(
-    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+async def count_own_keys(app: FastAPI, account: Account) -> int:
+    return await count_keys(app, account.id)
+
+
+async def count_changes(app: FastAPI, _: Account) -> int:
+    """Every change to a resource writes one event."""
+    async with app.state.db.session_scope() as session:
+        return int(await session.scalar(select(func.count()).select_from(Event)) or 0)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "count"),
+    [
+        (
+            "POST",
+            "/api/v1/projects",
+            {"name": "once", "settings": {"auto_deploy": True}},
+            count_changes,
+        ),
+        ("POST", "/api/v1/api-keys", {"name": "once"}, count_own_keys),
+        ("POST", "/api/v1/users", {"email": "once@example.com", "role": "member"}, count_changes),
+        ("PATCH", "/api/v1/users/{me}", {"name": "Once"}, count_changes),
+    ],
+    ids=["project, own transaction", "api key, session", "user, session", "patch, session"],
+)
+async def test_an_answer_commits_with_its_change(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    count: Callable[[FastAPI, Account], Awaitable[int]],
 ) -> None:
-    """The answer is kept in the project's own transaction: a process that could not keep an
-    answer once the change was made (it died there) still leaves one, so the retry replays
-    the project rather than making another."""
+    """The answer is kept in the transaction that makes the change (the project's own, or the
+    request session's): a process that could not keep an answer once the change was made (it
+    died there) still leaves one, so the retry replays the change rather than making it again."""
 
     async def dies_before_storing(self: IdempotencyStore, claim: Claim, _: StoredAnswer) -> None:
         raise OSError("the process died before it could keep the answer")
 
     monkeypatch.setattr(IdempotencyStore, "store", dies_before_storing)
-    member = await make_account(app)
-    body = {"name": "exactly once", "settings": {"auto_deploy": True}}
-    first = await client.post("/api/v1/projects", json=body, headers=keyed(member, "p1"))
-    assert first.status_code == 201
+    admin = await make_account(app, role="admin")
+    url = path.format(me=admin.id)
+    before = await count(app, admin)
 
-    again = await client.post("/api/v1/projects", json=body, headers=keyed(member, "p1"))
-    assert again.status_code == 201
+    first = await client.request(method, url, json=body, headers=keyed(admin, "once"))
+    assert first.status_code in (200, 201)
+    again = await client.request(method, url, json=body, headers=keyed(admin, "once"))
+    assert again.status_code == first.status_code
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.content == first.content
-    for header in ("Location", "ETag", "Content-Type"):
-        assert again.headers[header] == first.headers[header]
-    assert await count_projects(app, "exactly once") == 1
+    for header in ("ETag", "Content-Type", "Location"):
+        assert again.headers.get(header) == first.headers.get(header)
+    assert await count(app, admin) == before + 1
 
 
 async def test_a_projects_answer_goes_with_its_failed_commit(
@@ -567,3 +604,26 @@ async def test_a_projects_answer_goes_with_its_failed_commit(
     assert retried.status_code == 201
     assert "Idempotent-Replayed" not in retried.headers
     assert await count_projects(app, "commit refused") == 1
+
+
+async def test_the_answer_kept_is_the_answer_given(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A route that kept one answer in its session and then gave another: the one the client
+    got is what a retry replays."""
+
+    def answers_otherwise(request: Request, *args: Any, **kwargs: Any) -> Response:
+        kept = resource_response(request, *args, **kwargs)  # kept in the request's session
+        return Response(b'{"given": true}', kept.status_code, media_type="application/json")
+
+    monkeypatch.setattr(api_keys_router, "resource_response", answers_otherwise)
+    member = await make_account(app)
+    first = await client.post(
+        "/api/v1/api-keys", json={"name": "given"}, headers=keyed(member, "given")
+    )
+    assert first.content == b'{"given": true}'
+    again = await client.post(
+        "/api/v1/api-keys", json={"name": "given"}, headers=keyed(member, "given")
+    )
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.content == first.content

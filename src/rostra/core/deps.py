@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rostra.core.config import Settings
-from rostra.core.db import Database
+from rostra.core.db import Database, SessionWrites
 from rostra.core.errors import AuthenticationRequired, Forbidden
 from rostra.core.listing import CursorCodec, ListParams, ListSpec, parse_list_params
 from rostra.core.security import Action, Authenticator, Principal
@@ -30,11 +30,20 @@ async def get_database(request: Request) -> Database:
     return database
 
 
+REQUEST_COMMIT_HOOK = "request_commit_hook"
+"""Key in ``scope["state"]`` of an ``async (Writes) -> None`` that runs last in the request
+session's transaction, once the route has answered without raising: the idempotency layer keeps
+the route's answer there, so the change and its answer commit together."""
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A transaction for the request, committed before the response is sent."""
     database: Database = request.app.state.db
     async with database.session_scope() as session:
         yield session
+        hook = request.scope.get("state", {}).get(REQUEST_COMMIT_HOOK)
+        if hook is not None:
+            await hook(SessionWrites(session))
 
 
 def bearer_credential(request: Request) -> str | None:

@@ -12,6 +12,9 @@ from starlette.responses import Response
 from rostra.core.errors import PreconditionFailed
 
 JSON = "application/json"
+ROUTE_ANSWER = "route_answer"
+"""Key in ``scope["state"]`` of the resource response a write made (``resource_response``), for
+whoever must keep it in the request's transaction (``core.deps.REQUEST_COMMIT_HOOK``)."""
 
 
 def etag_of(body: bytes) -> str:
@@ -62,7 +65,11 @@ def resource_response(
     content = body if isinstance(body, bytes) else resource_body(body)
     etag = etag or etag_of(content)
     out = {"ETag": etag, **(headers or {})}
-    if request.method in ("GET", "HEAD") and not_modified(request, etag):
-        request.state.not_modified = True
-        return Response(status_code=304, headers=out)
-    return Response(content, status_code, headers=out, media_type=JSON)
+    if request.method in ("GET", "HEAD"):
+        if not_modified(request, etag):
+            request.state.not_modified = True
+            return Response(status_code=304, headers=out)
+        return Response(content, status_code, headers=out, media_type=JSON)
+    response = Response(content, status_code, headers=out, media_type=JSON)
+    request.scope.setdefault("state", {})[ROUTE_ANSWER] = response
+    return response

@@ -21,16 +21,20 @@ Choices (docs/api.md, "Idempotency"):
   request changing: 401, 408, 412 (the retry carries a fresh If-Match), 425 and 429. A 5xx, or
   a crash, releases the key instead, so the retry runs again; unlike Stripe, which keeps 500s,
   nothing here is half done after a 5xx, because the request's transaction rolled back.
-- Where the answer is kept: by default in a transaction of its own once the route has answered,
-  just after the change's. A route may keep it in the very transaction that makes its change
-  (``keep_answer``), so that a process dying between the two commits cannot leave the change
-  made and the key unanswered (its retry would make the change again); ``POST /projects`` does.
+- Where the answer is kept: in the transaction that makes the request's change, so that a
+  process dying between two commits cannot leave the change made and the key unanswered (its
+  retry would make the change again). A route whose writes go through the request session and
+  whose answer is a ``resource_response`` needs nothing for it: the session's last statement
+  keeps that answer (``core.deps.REQUEST_COMMIT_HOOK``). A route writing in a transaction of its
+  own calls ``keep_answer`` last in it (``POST /projects``). Any other answer is kept in a
+  transaction of its own once the route has answered, just after the change's.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 import structlog
@@ -40,8 +44,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rostra.core.deps import get_optional_principal
+from rostra.core.deps import REQUEST_COMMIT_HOOK, get_optional_principal
 from rostra.core.errors import Invalid, PayloadTooLarge, RostraError, error_response
+from rostra.core.http import ROUTE_ANSWER
 from rostra.core.security import Principal
 from rostra.core.writes import Writes
 from rostra.idempotency.store import Claim, IdempotencyStore, StoredAnswer
@@ -55,7 +60,7 @@ RETRYABLE_STATUSES = frozenset({401, 408, 412, 425, 429})
 _HELD_CLAIM = "idempotency_claim"
 """Key in ``scope["state"]`` of the request's (store, claim) while its route runs."""
 _ANSWER_KEPT = "idempotency_answer_kept"
-"""Key in ``scope["state"]``: the route kept its answer in its own transaction (``keep_answer``)."""
+"""Key in ``scope["state"]`` of the answer the route kept in its own transaction."""
 
 log = structlog.get_logger(__name__)
 
@@ -129,6 +134,13 @@ class IdempotencyMiddleware:
 
         state = scope.setdefault("state", {})
         state[_HELD_CLAIM] = (self.store, claim)
+
+        async def keep_route_answer(writes: Writes) -> None:
+            answer = state.get(ROUTE_ANSWER)
+            if isinstance(answer, Response):
+                await _keep(writes, state, answer)
+
+        state[REQUEST_COMMIT_HOOK] = keep_route_answer
         try:
             await self.app(scope, receive, capture)
         except Exception:
@@ -142,7 +154,9 @@ class IdempotencyMiddleware:
             # An answer the route kept in a transaction that committed stays: release deletes
             # only a claim without one.
             await self.store.release(claim)
-        elif not state.get(_ANSWER_KEPT):
+        elif not _same_answer(state.get(_ANSWER_KEPT), status, body):
+            # Kept nowhere yet (or, from a route that answered otherwise than it kept, kept
+            # wrong): the answer the client gets is the one kept.
             answer = StoredAnswer(status, _kept_headers(raw_headers), body)
             try:
                 await self.store.store(claim, answer)
@@ -159,10 +173,15 @@ async def keep_answer(writes: Writes, request: Request, response: Response) -> N
     transaction that makes the request's change: both commit, or neither. Nothing when the
     request holds no key, or when the answer is not one that is kept.
 
-    Call it last in the transaction, with the response the route then returns unchanged. A
-    transaction that fails to commit must end the request in an error (a 5xx), which releases
-    the key as usual."""
-    state = request.scope.get("state", {})
+    For a route that writes in a transaction of its own (``Database.transaction``); the request
+    session's transaction keeps a ``resource_response`` by itself. Call it last in the
+    transaction, with the response the route then returns (another answer given instead is
+    kept in its place afterwards). A transaction that fails to commit must end the request in
+    an error (a 5xx), which releases the key as usual."""
+    await _keep(writes, request.scope.get("state", {}), response)
+
+
+async def _keep(writes: Writes, state: dict[str, Any], response: Response) -> None:
     held: tuple[IdempotencyStore, Claim] | None = state.get(_HELD_CLAIM)
     if held is None or not _keepable(response.status_code):
         return
@@ -171,11 +190,15 @@ async def keep_answer(writes: Writes, request: Request, response: Response) -> N
         response.status_code, _kept_headers(response.raw_headers), bytes(response.body)
     )
     await store.store_in(writes, claim, answer)
-    state[_ANSWER_KEPT] = True
+    state[_ANSWER_KEPT] = answer
 
 
 def _keepable(status: int) -> bool:
     return status < 500 and status not in RETRYABLE_STATUSES
+
+
+def _same_answer(kept: StoredAnswer | None, status: int, body: bytes) -> bool:
+    return kept is not None and kept.status == status and kept.body == body
 
 
 async def _read_body(receive: Receive) -> bytes | None:
