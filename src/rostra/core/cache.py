@@ -1,13 +1,17 @@
-"""Short-lived in-process caches of verified credentials and rendered users.
+"""In-process caches: short-lived ones of verified credentials and rendered users, and rows
+rendered at a revision.
 
-They keep the hot path off the database. Every entry is tagged with its user, so a change to
-that user (role, plan, profile, deletion) or to the credential drops it at once in this
-process; other processes notice within the entry's lifetime (``ROSTRA_AUTH_CACHE_SECONDS``).
+They keep the hot path off the database. Every credential and user entry is tagged with its
+user, so a change to that user (role, plan, profile, deletion) or to the credential drops it at
+once in this process; other processes notice within the entry's lifetime
+(``ROSTRA_AUTH_CACHE_SECONDS``). A row rendered at a revision needs no telling at all
+(``RevisionCache``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
@@ -15,6 +19,9 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
+
+RevisionKey = tuple[int, int]
+"""A row's id and revision."""
 
 
 REFRESH_AHEAD = 0.8
@@ -109,12 +116,52 @@ def _ignore_failure(loading: asyncio.Future[Any]) -> None:
         loading.exception()
 
 
+class RevisionCache(Generic[T]):
+    """What was worked out from rows as they stood at a revision, by ``(id, revision)``.
+
+    A table that keeps a revision changes it on every write to a row (``core.db.new_revision``,
+    a fresh random number), so an entry never goes stale: a changed row is asked for under a
+    new key, in this process and every other, and nothing has to be told of the change. The
+    old entry ages out: once full, the older half of the entries (in the order they were put)
+    is dropped. A hit does no bookkeeping; an LRU's would cost about what the lookup saves.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[RevisionKey, T] = {}
+        self.get = self._entries.get
+
+    def put(self, key: RevisionKey, value: T) -> None:
+        entries = self._entries
+        if len(entries) >= self.max_entries:
+            for old in list(itertools.islice(entries, len(entries) // 2 or 1)):
+                del entries[old]
+        entries[key] = value
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+REVISION_CACHE_ENTRIES = 20_000
+"""Rows kept rendered per kind and process: every row of a few hundred pages, some 15 MB for
+projects."""
+
+
 class Caches:
     """The caches of one database; ``forget_user`` is what every change to a user calls."""
 
     def __init__(self, ttl_seconds: float) -> None:
         self.credentials: ExpiringCache[Any] = ExpiringCache(ttl_seconds)
         self.user_views: ExpiringCache[Any] = ExpiringCache(ttl_seconds)
+        self._by_revision: dict[str, RevisionCache[Any]] = {}
+
+    def by_revision(self, kind: str) -> RevisionCache[Any]:
+        """The ``RevisionCache`` of one kind of rendering (one per database: ids and
+        revisions mean nothing in another)."""
+        cache = self._by_revision.get(kind)
+        if cache is None:
+            cache = self._by_revision[kind] = RevisionCache(REVISION_CACHE_ENTRIES)
+        return cache
 
     def forget_user(self, user_id: int) -> None:
         self.credentials.forget_user(user_id)

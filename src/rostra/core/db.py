@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -56,6 +57,13 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_revision() -> int:
+    """A row's revision after a write: random, so that ``(id, revision)`` names one state of
+    a row (``core.cache.RevisionCache``) across processes and hosts without any of them
+    counting; never 0, the revision of the rows written before revisions were kept."""
+    return secrets.randbits(62) + 1
 
 
 _SQLITE_DATETIME_FORMAT = sqlite.DATETIME()._storage_format  # type: ignore[no-untyped-call]

@@ -18,7 +18,7 @@ import binascii
 import hashlib
 import hmac
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property, lru_cache
@@ -343,12 +343,15 @@ async def paginate(
     render: Callable[[Any], BaseModel | bytes] | None = None,
     *,
     render_items: Callable[[Sequence[Any]], bytes] | None = None,
+    load_items: Callable[[Sequence[Any]], Awaitable[Sequence[Any]]] | None = None,
     count: CountQuery | None = None,
 ) -> Response:
     """Run ``query`` (a select of one entity, or of columns) narrowed by ``params`` and answer
     the list; ``render`` turns an entity or row into its model or straight into its JSON, or
     ``render_items`` turns the page's rows into their JSON array at once (one serializer call
-    for the page rather than one per row).
+    for the page rather than one per row). ``load_items``, if given, makes the page's items of
+    its rows first (a list that selects only its rows' keys and finds what they stand for
+    elsewhere): the items then carry the sort column and id the next cursor is taken from.
     ``source`` is the request's session, or for a select of columns that needs no session the
     ``Database`` itself (``Database.read``: cheaper by far on SQLite, and cheaper again for a
     list without filters when ``query`` and ``count`` give the same objects each time, as the
@@ -394,7 +397,9 @@ async def paginate(
     rows = rows[: params.limit]
     # A select of one entity (or column) gives rows of one, plus the total when counted.
     one_entity = bool(rows) and len(rows[0]) == 1 + (total_query is not None)
-    items = [row[0] for row in rows] if one_entity else rows
+    items: Sequence[Any] = [row[0] for row in rows] if one_entity else rows
+    if load_items is not None:
+        items = await load_items(items)
     next_cursor = None
     if has_more and items:
         last = items[-1]

@@ -3,10 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from rostra.core.db import Base, UTCDateTime, utcnow
+from rostra.core.db import Base, UTCDateTime, new_revision, utcnow
 from rostra.users.models import User
 
 
@@ -23,6 +23,11 @@ class Project(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # A new random number on every write (the ORM's onupdate): a list serves rows rendered at
+    # their revision from memory (projects.service.listed_projects).
+    revision: Mapped[int] = mapped_column(
+        BigInteger, default=new_revision, onupdate=new_revision, server_default="0"
+    )
 
 
 # Every sort key pairs with id (keyset cursors); every filter leads an index ending in the

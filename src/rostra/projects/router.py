@@ -113,7 +113,8 @@ async def list_projects(request: Request) -> Response:
         PROJECT_LIST,
         params,
         codec,
-        render_items=partial(service.projects_json, livemode=livemode),
+        load_items=partial(service.listed_projects, request.app.state.db, livemode=livemode),
+        render_items=service.listed_json,
         count=service.count_visible(principal),
     )
 

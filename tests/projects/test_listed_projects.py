@@ -1,0 +1,134 @@
+"""A project list serves each project rendered once per revision (``listed_projects``): every
+write gives the project a new revision, so no change, made by whichever process, is ever
+listed stale."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import delete, select, update
+
+from rostra.app import create_app
+from rostra.core.cache import RevisionCache
+from rostra.core.config import Settings
+from rostra.projects import service
+from rostra.projects.models import Project
+from tests.factories import make_account, make_project
+
+
+async def listed(client: httpx.AsyncClient, headers: dict[str, str], query: str = "") -> list:
+    answer = await client.get(f"/api/v1/projects?limit=100{query}", headers=headers)
+    assert answer.status_code == 200
+    return answer.json()["data"]
+
+
+async def revision_of(app: FastAPI, project_id: int) -> int:
+    async with app.state.db.session_scope() as session:
+        revision = await session.scalar(select(Project.revision).where(Project.id == project_id))
+    assert revision is not None
+    return revision
+
+
+async def test_every_write_lists_the_project_as_it_now_is(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    account = await make_account(app)
+    project = await make_project(app, account.user, description="first")
+    url = f"/api/v1/projects/{project.id}"
+    assert [p["description"] for p in await listed(client, account.headers)] == ["first"]
+    revisions = {await revision_of(app, project.id)}
+
+    changes = [
+        ("patch", {"description": "patched"}),
+        ("patch", {"settings": {"auto_deploy": True}}),
+        ("put", {"name": "replaced", "description": "put", "visibility": "internal"}),
+    ]
+    for method, body in changes:
+        changed = await client.request(method, url, json=body, headers=account.headers)
+        assert changed.status_code == 200
+        [shown] = await listed(client, account.headers)
+        assert shown == changed.json()
+        revisions.add(await revision_of(app, project.id))
+    # A statement's UPDATE, not the ORM's unit of work, bumps it too.
+    async with app.state.db.session_scope() as session:
+        await session.execute(
+            update(Project).where(Project.id == project.id).values(description="by statement")
+        )
+    [shown] = await listed(client, account.headers, "&cursor=")
+    assert shown["description"] == "by statement"
+    revisions.add(await revision_of(app, project.id))
+    assert len(revisions) == 5
+    assert 0 not in revisions
+
+
+async def test_a_change_made_by_another_process_is_listed(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    account = await make_account(app)
+    project = await make_project(app, account.user, description="before")
+    assert [p["description"] for p in await listed(client, account.headers)] == ["before"]
+
+    other_process = create_app(settings)
+    try:
+        transport = httpx.ASGITransport(app=other_process)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+            changed = await other.patch(
+                f"/api/v1/projects/{project.id}",
+                json={"description": "after"},
+                headers=account.headers,
+            )
+            assert changed.status_code == 200
+    finally:
+        await other_process.state.db.dispose()
+    assert [p["description"] for p in await listed(client, account.headers)] == ["after"]
+
+
+async def test_a_new_project_under_a_deleted_ones_id_is_listed_as_itself(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """SQLite gives a new row the id of a deleted last row: its revision tells them apart."""
+    account = await make_account(app)
+    first = await make_project(app, account.user, name="gone")
+    assert [p["name"] for p in await listed(client, account.headers)] == ["gone"]
+    assert (await client.delete(f"/api/v1/projects/{first.id}", headers=account.headers)).is_success
+    second = await make_project(app, account.user, name="new")
+    assert [p["name"] for p in await listed(client, account.headers)] == ["new"]
+    assert [p["id"] for p in await listed(client, account.headers)] == [second.id]
+
+
+async def test_a_page_shows_its_rows_as_they_are_when_rendered(app: FastAPI) -> None:
+    """Rows changed after the page's keys were read are rendered as they now are; a row
+    deleted in between is left out."""
+    account = await make_account(app)
+    kept = await make_project(app, account.user, description="old")
+    gone = await make_project(app, account.user)
+    page = [(kept.id, await revision_of(app, kept.id)), (gone.id, await revision_of(app, gone.id))]
+    async with app.state.db.session_scope() as session:
+        await session.execute(
+            update(Project).where(Project.id == kept.id).values(description="new")
+        )
+        await session.execute(delete(Project).where(Project.id == gone.id))
+
+    items = await service.listed_projects(app.state.db, page, livemode=True)
+    assert [(item.id, item.json.count(b'"description":"new"')) for item in items] == [(kept.id, 1)]
+
+
+async def test_test_mode_and_live_mode_renderings_are_kept_apart(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    account = await make_account(app)
+    project = await make_project(app, account.user)
+    row = [(project.id, await revision_of(app, project.id))]
+    live = await service.listed_projects(app.state.db, row, livemode=True)
+    test = await service.listed_projects(app.state.db, row, livemode=False)
+    assert b'"livemode":true' in live[0].json
+    assert b'"livemode":false' in test[0].json
+
+
+def test_a_full_revision_cache_drops_its_older_half() -> None:
+    cache: RevisionCache[str] = RevisionCache(max_entries=4)
+    for n in range(4):
+        cache.put((n, 1), f"row {n}")
+    cache.put((4, 1), "row 4")
+    assert len(cache) == 3
+    assert [cache.get((n, 1)) for n in range(5)] == [None, None, "row 2", "row 3", "row 4"]
