@@ -389,7 +389,7 @@ async def test_list_and_get_write_exactly_the_project_model(
 async def test_a_page_writes_each_project_as_its_model(
     app: FastAPI, client: httpx.AsyncClient, stored_settings: dict[str, object]
 ) -> None:
-    """A page's projects are written in one step (``listed_projects``); whatever settings a row
+    """A page's projects are written in one step (``rendered_projects``); whatever settings a row
     holds, each is ``ProjectOut``'s bytes, in the counted and the cursor modes."""
     account = await make_account(app)
     made = [await make_project(app, account.user, description=f"d{n}") for n in range(3)]

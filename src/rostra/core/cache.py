@@ -143,8 +143,8 @@ class RevisionCache(Generic[T]):
 
 
 REVISION_CACHE_ENTRIES = 20_000
-"""Rows kept rendered per kind and process: every row of a few hundred pages, some 15 MB for
-projects."""
+"""Rows kept rendered per kind and process: every row of a thousand pages, under 20 MB for
+projects (their JSON, ETag and sort values)."""
 
 
 class Caches:

@@ -24,7 +24,7 @@ class Project(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # A new random number on every write (the ORM's onupdate): a list serves rows rendered at
-    # their revision from memory (projects.service.listed_projects).
+    # their revision from memory (projects.service.rendered_projects).
     revision: Mapped[int] = mapped_column(
         BigInteger, default=new_revision, onupdate=new_revision, server_default="0"
     )

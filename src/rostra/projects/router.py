@@ -113,8 +113,8 @@ async def list_projects(request: Request) -> Response:
         PROJECT_LIST,
         params,
         codec,
-        load_items=partial(service.listed_projects, request.app.state.db, livemode=livemode),
-        render_items=service.listed_json,
+        load_items=partial(service.rendered_projects, request.app.state.db, livemode=livemode),
+        render_items=service.projects_json,
         count=service.count_visible(principal),
     )
 
@@ -138,7 +138,7 @@ async def get_project(request: Request, project_id: IdPath) -> Response:
     # As list_projects: nothing declared but the path id, one read outside any session.
     principal = await read_projects(request)
     project = await service.read_project(request.app.state.db, project_id, principal)
-    return _project_response(request, project, principal)
+    return resource_response(request, project.json, etag=project.etag)
 
 
 @router.put("/projects/{project_id}", response_model=ProjectOut, summary="Replace a project")

@@ -42,6 +42,7 @@ from rostra.core.db import (
     utcnow,
 )
 from rostra.core.errors import Conflict, Forbidden, NotFound
+from rostra.core.http import etag_of
 from rostra.core.listing import CountQuery
 from rostra.core.security import Principal
 from rostra.core.writes import Writes
@@ -178,58 +179,57 @@ def project_json(project: Project | Sequence[Any], *, livemode: bool) -> bytes:
     return orjson.dumps(_project_fields(values, livemode), option=_UTC_TIMES)
 
 
-class ListedProject(NamedTuple):
-    """A project of a list page: its ``project_json``, and what a cursor may point at."""
+class RenderedProject(NamedTuple):
+    """A project as the API shows it at one revision (``project_json`` and its ETag), and
+    what a list's cursor may point at."""
 
     id: int
     name: str
     created_at: datetime
     updated_at: datetime
     json: bytes
+    etag: str
 
 
-LISTED_COLUMNS = (PROJECTS.id, PROJECTS.revision)
-"""What a project list's page selects: which projects, at which revision
-(``listed_projects`` finds the rest)."""
-_LISTED_BY_ID = select(*PROJECT_COLUMNS, PROJECTS.revision).where(
+PROJECT_KEY = (PROJECTS.id, PROJECTS.revision)
+"""What a read of projects selects: which projects, at which revision (``rendered_projects``
+finds the rest)."""
+_PROJECTS_BY_ID = select(*PROJECT_COLUMNS, PROJECTS.revision).where(
     PROJECTS.id.in_(bindparam("ids", expanding=True))
 )
 
 
-async def listed_projects(
-    db: Database, rows: Sequence[Sequence[Any]], *, livemode: bool
-) -> list[ListedProject]:
-    """The projects of a page of ``LISTED_COLUMNS`` rows, each rendered once per revision and
-    process (``core.cache.RevisionCache``); those not yet rendered are read in one statement.
+async def rendered_projects(
+    db: Database, keys: Sequence[Sequence[Any]], *, livemode: bool
+) -> list[RenderedProject]:
+    """The projects of ``keys`` (rows that begin with ``PROJECT_KEY``), each rendered once per
+    revision and process (``core.cache.RevisionCache``); those not yet rendered are read in one
+    statement.
 
-    A page's rows carry fewer columns: reading a project's nine columns into Python values
-    and writing them out again was most of a page's own cost. A project written to between
-    the page's read and that of its missing rows is shown as it is now, one deleted in
-    between is left out.
+    Reading a project's nine columns into Python values and writing them out again was most of
+    a list page's own cost. A project written to between the read of its key and that of its
+    row is shown as it is now; one deleted in between is left out.
     """
     cache = db.caches.by_revision("projects" if livemode else "projects:test")
-    keys = [(row[0], row[1]) for row in rows]
-    listed: list[ListedProject | None] = list(map(cache.get, keys))
-    if None not in listed:
-        return listed  # type: ignore[return-value]
-    missing = [key[0] for key, item in zip(keys, listed, strict=True) if item is None]
-    now = {row.id: row for row in await db.read(_LISTED_BY_ID, {"ids": missing})}
-    for index, (key, item) in enumerate(zip(keys, listed, strict=True)):
-        row = now.get(key[0]) if item is None else None
+    wanted = [(key[0], key[1]) for key in keys]
+    found: list[RenderedProject | None] = list(map(cache.get, wanted))
+    if None not in found:
+        return found  # type: ignore[return-value]
+    missing = [key[0] for key, item in zip(wanted, found, strict=True) if item is None]
+    rows = {row.id: row for row in await db.read(_PROJECTS_BY_ID, {"ids": missing})}
+    for index, (key, item) in enumerate(zip(wanted, found, strict=True)):
+        row = rows.get(key[0]) if item is None else None
         if row is not None:
-            listed[index] = rendered = ListedProject(
-                row.id,
-                row.name,
-                row.created_at,
-                row.updated_at,
-                project_json(row, livemode=livemode),
+            json = project_json(row, livemode=livemode)
+            found[index] = rendered = RenderedProject(
+                row.id, row.name, row.created_at, row.updated_at, json, etag_of(json)
             )
             cache.put((row.id, row.revision), rendered)
-    return [item for item in listed if item is not None]
+    return [item for item in found if item is not None]
 
 
-def listed_json(items: Sequence[ListedProject]) -> bytes:
-    """The JSON array of a page's ``listed_projects``: ``paginate``'s ``render_items``."""
+def projects_json(items: Sequence[RenderedProject]) -> bytes:
+    """The JSON array of a page's ``rendered_projects``: ``paginate``'s ``render_items``."""
     return b"[" + b",".join([item.json for item in items]) + b"]"
 
 
@@ -257,7 +257,7 @@ def _project_fields(values: Sequence[Any], livemode: bool) -> dict[str, Any]:
 
 
 def visible_projects(principal: Principal | None) -> Select[Any]:
-    """The rows (``LISTED_COLUMNS``) of the projects ``principal`` may see."""
+    """The rows (``PROJECT_KEY``) of the projects ``principal`` may see."""
     if principal is None:
         return _ANONYMOUS_LIST
     if principal.is_admin:
@@ -293,11 +293,11 @@ def _member_clause(user_id: int) -> ColumnElement[bool]:
 
 @lru_cache(maxsize=_SHAPES_PER_PROCESS)
 def _member_list(user_id: int) -> Select[Any]:
-    return select(*LISTED_COLUMNS).where(_member_clause(user_id))
+    return select(*PROJECT_KEY).where(_member_clause(user_id))
 
 
-_ANONYMOUS_LIST = select(*LISTED_COLUMNS).where(_SEEN_BY_ANYONE)
-_ADMIN_LIST = select(*LISTED_COLUMNS)
+_ANONYMOUS_LIST = select(*PROJECT_KEY).where(_SEEN_BY_ANYONE)
+_ADMIN_LIST = select(*PROJECT_KEY)
 _ADMIN_TOTAL = select(func.count()).select_from(Project.__table__)
 _ANONYMOUS_TOTAL = _ADMIN_TOTAL.where(_SEEN_BY_ANYONE)
 
@@ -416,27 +416,32 @@ async def _project_and_role(
     return project, ProjectRole(held) if held is not None else None
 
 
-_PROJECT_ROW_AND_ROLE = select(*PROJECT_COLUMNS, _VIEWER_ROLE).where(
+_PROJECT_KEY_AND_ROLE = select(*PROJECT_KEY, PROJECTS.visibility, _VIEWER_ROLE).where(
     PROJECTS.id == bindparam("project_id")
 )
-"""``_PROJECT_AND_ROLE`` as plain columns, for reads outside a session."""
+"""What ``_may_see`` needs of a project, with its key, for reads outside a session."""
 
 
-async def read_project(db: Database, project_id: int, principal: Principal | None) -> Any:
-    """The project (a row of ``PROJECT_COLUMNS``, named as the entity's attributes) if
-    ``principal`` may see it, else 404: one read outside any transaction, for answering a GET
+async def read_project(
+    db: Database, project_id: int, principal: Principal | None
+) -> RenderedProject:
+    """The project if ``principal`` may see it, else 404: a read of its key outside any
+    transaction, then its rendering (``rendered_projects``), for answering a GET
     (``get_project`` for everything else)."""
     viewer_id = principal.user_id if principal is not None else None
     found = await db.read(
-        _PROJECT_ROW_AND_ROLE, {"project_id": project_id, "viewer_id": viewer_id}, prepared=True
+        _PROJECT_KEY_AND_ROLE, {"project_id": project_id, "viewer_id": viewer_id}, prepared=True
     )
     if not found:
         raise not_found(project_id)
-    row = found[0]
-    role = ProjectRole(row[-1]) if row[-1] is not None else None
-    if not _may_see(row, role, principal):
+    key = found[0]
+    role = ProjectRole(key[-1]) if key[-1] is not None else None
+    if not _may_see(key, role, principal):
         raise not_found(project_id)
-    return row
+    rendered = await rendered_projects(db, found, livemode=livemode_of(principal))
+    if not rendered:  # deleted a moment ago
+        raise not_found(project_id)
+    return rendered[0]
 
 
 def not_found_user(user_id: int, field: str = "owner_id") -> NotFound:

@@ -1,6 +1,6 @@
-"""A project list serves each project rendered once per revision (``listed_projects``): every
+"""Project reads serve each project rendered once per revision (``rendered_projects``): every
 write gives the project a new revision, so no change, made by whichever process, is ever
-listed stale."""
+shown stale, in a list or alone."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, update
 from rostra.app import create_app
 from rostra.core.cache import RevisionCache
 from rostra.core.config import Settings
+from rostra.core.http import etag_of
 from rostra.projects import service
 from rostra.projects.models import Project
 from tests.factories import make_account, make_project
@@ -48,6 +49,9 @@ async def test_every_write_lists_the_project_as_it_now_is(
         assert changed.status_code == 200
         [shown] = await listed(client, account.headers)
         assert shown == changed.json()
+        alone = await client.get(url, headers=account.headers)
+        assert alone.content == changed.content
+        assert alone.headers["ETag"] == changed.headers["ETag"] == etag_of(changed.content)
         revisions.add(await revision_of(app, project.id))
     # A statement's UPDATE, not the ORM's unit of work, bumps it too.
     async with app.state.db.session_scope() as session:
@@ -56,6 +60,7 @@ async def test_every_write_lists_the_project_as_it_now_is(
         )
     [shown] = await listed(client, account.headers, "&cursor=")
     assert shown["description"] == "by statement"
+    assert (await client.get(url, headers=account.headers)).json() == shown
     revisions.add(await revision_of(app, project.id))
     assert len(revisions) == 5
     assert 0 not in revisions
@@ -81,19 +86,27 @@ async def test_a_change_made_by_another_process_is_listed(
     finally:
         await other_process.state.db.dispose()
     assert [p["description"] for p in await listed(client, account.headers)] == ["after"]
+    alone = await client.get(f"/api/v1/projects/{project.id}", headers=account.headers)
+    assert alone.content == changed.content
 
 
 async def test_a_new_project_under_a_deleted_ones_id_is_listed_as_itself(
-    app: FastAPI, client: httpx.AsyncClient
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
 ) -> None:
     """SQLite gives a new row the id of a deleted last row: its revision tells them apart."""
     account = await make_account(app)
     first = await make_project(app, account.user, name="gone")
     assert [p["name"] for p in await listed(client, account.headers)] == ["gone"]
+    alone = await client.get(f"/api/v1/projects/{first.id}", headers=account.headers)
+    assert alone.json()["name"] == "gone"
     assert (await client.delete(f"/api/v1/projects/{first.id}", headers=account.headers)).is_success
     second = await make_project(app, account.user, name="new")
+    if settings.is_sqlite:
+        assert second.id == first.id
     assert [p["name"] for p in await listed(client, account.headers)] == ["new"]
     assert [p["id"] for p in await listed(client, account.headers)] == [second.id]
+    alone = await client.get(f"/api/v1/projects/{second.id}", headers=account.headers)
+    assert alone.json()["name"] == "new"
 
 
 async def test_a_page_shows_its_rows_as_they_are_when_rendered(app: FastAPI) -> None:
@@ -109,7 +122,7 @@ async def test_a_page_shows_its_rows_as_they_are_when_rendered(app: FastAPI) -> 
         )
         await session.execute(delete(Project).where(Project.id == gone.id))
 
-    items = await service.listed_projects(app.state.db, page, livemode=True)
+    items = await service.rendered_projects(app.state.db, page, livemode=True)
     assert [(item.id, item.json.count(b'"description":"new"')) for item in items] == [(kept.id, 1)]
 
 
@@ -119,8 +132,8 @@ async def test_test_mode_and_live_mode_renderings_are_kept_apart(
     account = await make_account(app)
     project = await make_project(app, account.user)
     row = [(project.id, await revision_of(app, project.id))]
-    live = await service.listed_projects(app.state.db, row, livemode=True)
-    test = await service.listed_projects(app.state.db, row, livemode=False)
+    live = await service.rendered_projects(app.state.db, row, livemode=True)
+    test = await service.rendered_projects(app.state.db, row, livemode=False)
     assert b'"livemode":true' in live[0].json
     assert b'"livemode":false' in test[0].json
 
