@@ -126,8 +126,11 @@ async def run(args: argparse.Namespace) -> None:
     os.chdir(args.workdir)
     from rostra.app import create_app
     from rostra.core.config import Settings
+    from rostra.migrations.runner import upgrade
 
-    app = create_app(Settings())
+    settings = Settings()
+    upgrade(settings.database_url)  # as `rostra serve` does: a kept database may be behind
+    app = create_app(settings)
     driver = Driver(app, state["api_key"])
     status, _, body = await driver.get(f"/api/v1/projects?limit=20&offset={CURSOR_DEPTH}")
     assert status == 200, body
