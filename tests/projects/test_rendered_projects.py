@@ -139,9 +139,21 @@ async def test_test_mode_and_live_mode_renderings_are_kept_apart(
 
 
 def test_a_full_revision_cache_drops_its_older_half() -> None:
-    cache: RevisionCache[str] = RevisionCache(max_entries=4)
-    for n in range(4):
-        cache.put((n, 1), f"row {n}")
-    cache.put((4, 1), "row 4")
+    cache: RevisionCache[str] = RevisionCache(max_entries=4, max_bytes=1000)
+    for n in range(5):
+        cache.put((n, 1), f"row {n}", 10)
     assert len(cache) == 3
     assert [cache.get((n, 1)) for n in range(5)] == [None, None, "row 2", "row 3", "row 4"]
+    assert cache.size == 30
+
+
+def test_a_revision_cache_holds_no_more_than_its_bytes() -> None:
+    """Entries are few but large (a project's description may be 10,000 characters)."""
+    cache: RevisionCache[str] = RevisionCache(max_entries=100, max_bytes=1000)
+    for n in range(10):
+        cache.put((n, 1), f"row {n}", 300)
+        assert cache.size <= 1000
+    assert cache.get((9, 1)) == "row 9"
+    assert cache.get((0, 1)) is None
+    cache.put((9, 1), "row 9 again", 300)  # a key put twice counts once
+    assert cache.size == 300 * len(cache)

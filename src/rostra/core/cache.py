@@ -122,29 +122,42 @@ class RevisionCache(Generic[T]):
     A table that keeps a revision changes it on every write to a row (``core.db.new_revision``,
     a fresh random number), so an entry never goes stale: a changed row is asked for under a
     new key, in this process and every other, and nothing has to be told of the change. The
-    old entry ages out: once full, the older half of the entries (in the order they were put)
-    is dropped. A hit does no bookkeeping; an LRU's would cost about what the lookup saves.
+    old entry ages out: once there are ``max_entries``, or the entries' sizes (as ``put`` is
+    told them) add up to ``max_bytes``, the older half of the entries (in the order they were
+    put) is dropped. A hit does no bookkeeping; an LRU's would cost about what the lookup saves.
     """
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self._entries: dict[RevisionKey, T] = {}
+        self._sizes: dict[RevisionKey, int] = {}
+        self._bytes = 0
         self.get = self._entries.get
 
-    def put(self, key: RevisionKey, value: T) -> None:
-        entries = self._entries
-        if len(entries) >= self.max_entries:
-            for old in list(itertools.islice(entries, len(entries) // 2 or 1)):
+    def put(self, key: RevisionKey, value: T, size: int) -> None:
+        entries, sizes = self._entries, self._sizes
+        self._bytes += size - sizes.get(key, 0)
+        entries[key], sizes[key] = value, size
+        if len(entries) > self.max_entries or self._bytes > self.max_bytes:
+            for old in list(itertools.islice(entries, max(len(entries) // 2, 1))):
                 del entries[old]
-        entries[key] = value
+                self._bytes -= sizes.pop(old)
 
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def size(self) -> int:
+        """What the entries' sizes add up to."""
+        return self._bytes
+
 
 REVISION_CACHE_ENTRIES = 20_000
-"""Rows kept rendered per kind and process: every row of a thousand pages, under 20 MB for
-projects (their JSON, ETag and sort values)."""
+"""Rows kept rendered per kind and process: every row of a thousand pages."""
+REVISION_CACHE_BYTES = 16 * 1024 * 1024
+"""And at most this much of their renderings: a project's JSON is some 300 bytes, but its
+description may take 10,000 characters."""
 
 
 class Caches:
@@ -160,7 +173,9 @@ class Caches:
         revisions mean nothing in another)."""
         cache = self._by_revision.get(kind)
         if cache is None:
-            cache = self._by_revision[kind] = RevisionCache(REVISION_CACHE_ENTRIES)
+            cache = self._by_revision[kind] = RevisionCache(
+                REVISION_CACHE_ENTRIES, REVISION_CACHE_BYTES
+            )
         return cache
 
     def forget_user(self, user_id: int) -> None:

@@ -224,7 +224,7 @@ async def rendered_projects(
             found[index] = rendered = RenderedProject(
                 row.id, row.name, row.created_at, row.updated_at, json, etag_of(json)
             )
-            cache.put((row.id, row.revision), rendered)
+            cache.put((row.id, row.revision), rendered, len(json))
     return [item for item in found if item is not None]
 
 
