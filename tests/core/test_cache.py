@@ -1,4 +1,5 @@
-"""The credential and view caches: served while fresh, reloaded ahead of expiry, never stale."""
+"""The credential and view caches: served while fresh, reloaded ahead of expiry, never stale;
+and the cache of rows rendered at a revision, bounded by entries and by bytes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import pytest
 
 from rostra.core import cache as cache_module
-from rostra.core.cache import ExpiringCache
+from rostra.core.cache import ExpiringCache, RevisionCache
 
 
 class Clock:
@@ -104,3 +105,24 @@ async def test_a_failed_background_reload_drops_the_entry(clock: Clock) -> None:
     await settle()
     with pytest.raises(LookupError):
         await cache.get_or_load("k", source.load)
+
+
+def test_a_full_revision_cache_drops_its_older_half() -> None:
+    cache: RevisionCache[str] = RevisionCache(max_entries=4, max_bytes=1000)
+    for n in range(5):
+        cache.put((n, 1), f"row {n}", 10)
+    assert len(cache) == 3
+    assert [cache.get((n, 1)) for n in range(5)] == [None, None, "row 2", "row 3", "row 4"]
+    assert cache.size == 30
+
+
+def test_a_revision_cache_holds_no_more_than_its_bytes() -> None:
+    """Entries are few but large (a project's description may be 10,000 characters)."""
+    cache: RevisionCache[str] = RevisionCache(max_entries=100, max_bytes=1000)
+    for n in range(10):
+        cache.put((n, 1), f"row {n}", 300)
+        assert cache.size <= 1000
+    assert cache.get((9, 1)) == "row 9"
+    assert cache.get((0, 1)) is None
+    cache.put((9, 1), "row 9 again", 300)  # a key put twice counts once
+    assert cache.size == 300 * len(cache)

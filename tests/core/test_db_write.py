@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from rostra.core.db import Database
 from rostra.idempotency.models import IdempotencyKey
+from rostra.projects.models import Project
 from tests.factories import make_user
 
 KEYS = IdempotencyKey.__table__
@@ -88,3 +89,34 @@ async def test_a_write_waits_for_a_session_that_is_writing(app: FastAPI) -> None
     await write
     rows = await db.read(select(KEYS.c.lookup).order_by(KEYS.c.id))
     assert [row.lookup for row in rows] == ["session's", "write's"]
+
+
+async def test_a_write_gives_the_columns_it_leaves_out_their_python_defaults(app: FastAPI) -> None:
+    """As SQLAlchemy's execution would: an insert fills in each left-out column's ``default``,
+    an update its ``onupdate`` (``updated_at``, a project's ``revision``), not NULL."""
+    db: Database = app.state.db
+    owner = await make_user(app)
+    projects = Project.__table__.c
+    created = await db.write(
+        insert(Project)
+        .values(
+            name=bindparam("name"),
+            settings=bindparam("settings"),
+            owner_id=bindparam("owner_id"),
+        )
+        .returning(projects.id, projects.visibility, projects.updated_at, projects.revision),
+        {"name": "defaults", "settings": {}, "owner_id": owner.id},
+    )
+    (project,) = created.rows
+    assert project.visibility == "private"
+    assert project.revision > 0
+    changed = await db.write(
+        update(Project)
+        .where(projects.id == bindparam("project_id"))
+        .values(description=bindparam("description"))
+        .returning(projects.updated_at, projects.revision),
+        {"project_id": project.id, "description": "changed"},
+    )
+    (after,) = changed.rows
+    assert after.updated_at > project.updated_at
+    assert after.revision not in (0, project.revision)

@@ -9,7 +9,6 @@ from fastapi import FastAPI
 from sqlalchemy import delete, select, update
 
 from rostra.app import create_app
-from rostra.core.cache import RevisionCache
 from rostra.core.config import Settings
 from rostra.core.http import etag_of
 from rostra.projects import service
@@ -124,6 +123,9 @@ async def test_a_page_shows_its_rows_as_they_are_when_rendered(app: FastAPI) -> 
 
     items = await service.rendered_projects(app.state.db, page, livemode=True)
     assert [(item.id, item.json.count(b'"description":"new"')) for item in items] == [(kept.id, 1)]
+    # Kept under the revision it was rendered at: the next page that lists it finds it.
+    now = [(kept.id, await revision_of(app, kept.id))]
+    assert (await service.rendered_projects(app.state.db, now, livemode=True))[0] is items[0]
 
 
 async def test_test_mode_and_live_mode_renderings_are_kept_apart(
@@ -136,24 +138,6 @@ async def test_test_mode_and_live_mode_renderings_are_kept_apart(
     test = await service.rendered_projects(app.state.db, row, livemode=False)
     assert b'"livemode":true' in live[0].json
     assert b'"livemode":false' in test[0].json
-
-
-def test_a_full_revision_cache_drops_its_older_half() -> None:
-    cache: RevisionCache[str] = RevisionCache(max_entries=4, max_bytes=1000)
-    for n in range(5):
-        cache.put((n, 1), f"row {n}", 10)
-    assert len(cache) == 3
-    assert [cache.get((n, 1)) for n in range(5)] == [None, None, "row 2", "row 3", "row 4"]
-    assert cache.size == 30
-
-
-def test_a_revision_cache_holds_no_more_than_its_bytes() -> None:
-    """Entries are few but large (a project's description may be 10,000 characters)."""
-    cache: RevisionCache[str] = RevisionCache(max_entries=100, max_bytes=1000)
-    for n in range(10):
-        cache.put((n, 1), f"row {n}", 300)
-        assert cache.size <= 1000
-    assert cache.get((9, 1)) == "row 9"
-    assert cache.get((0, 1)) is None
-    cache.put((9, 1), "row 9 again", 300)  # a key put twice counts once
-    assert cache.size == 300 * len(cache)
+    # Each is rendered once, then served from memory.
+    assert (await service.rendered_projects(app.state.db, row, livemode=True))[0] is live[0]
+    assert (await service.rendered_projects(app.state.db, row, livemode=False))[0] is test[0]

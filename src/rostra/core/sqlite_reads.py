@@ -7,7 +7,9 @@ holds the loop past its budget is interrupted and runs again on a worker thread
 
 A statement built once (a module constant, or one a cache hands out again) may be run
 ``prepared``: compiled once, then executed straight on the driver, its parameters and values
-turned by the bind and result processors of its columns' own types. SQLAlchemy's execution of a
+turned by the bind and result processors of its columns' own types, and the columns it leaves
+out given their Python-side ``default`` (an insert) or ``onupdate`` (an update) as SQLAlchemy
+would give them. SQLAlchemy's execution of a
 compiled statement (an execution context, parameter processing, a result object) costs several
 times a small statement's own run; a statement built afresh each time is better served by
 SQLAlchemy, whose cache knows it by its shape.
@@ -19,7 +21,7 @@ import asyncio
 import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -55,9 +57,12 @@ class Prepared:
         self.sql = compiled.string
         self._names = tuple(compiled.positiontup or ())
         self._distinct = tuple(dict.fromkeys(self._names))
+        self._generated = _python_defaults(compiled)
         binds = compiled.binds
         self._defaults = {
-            name: binds[name].effective_value for name in self._names if not binds[name].required
+            name: binds[name].effective_value
+            for name in self._names
+            if not binds[name].required and name not in self._generated
         }
         self._bind: dict[str, Processor] = {}
         for name in self._names:
@@ -84,6 +89,8 @@ class Prepared:
         for name in self._distinct:
             if name in params:
                 value = params[name]
+            elif name in self._generated:
+                value = self._generated[name]()
             elif name in self._defaults:
                 value = self._defaults[name]
             else:
@@ -108,6 +115,27 @@ class Prepared:
                 columns[index] = map(process, columns[index])
             rows = zip(*columns, strict=True)
         return list(map(tuple.__new__, repeat(self._row), rows))
+
+
+def _python_defaults(compiled: Any) -> dict[str, Callable[[], Any]]:
+    """The values SQLAlchemy's execution works out in Python for the columns a write leaves
+    out (``updated_at``, a project's ``revision``), by parameter name: without them such a
+    column would be written NULL. A default is called without an execution context."""
+    generated: dict[str, Callable[[], Any]] = {}
+    prefetch = [(column, column.default) for column in compiled.insert_prefetch]
+    prefetch += [(column, column.onupdate) for column in compiled.update_prefetch]
+    for column, default in prefetch:
+        if default.is_callable:
+            generated[column.key] = partial(default.arg, None)
+        elif default.is_scalar:
+            generated[column.key] = partial(_constant, default.arg)
+        else:
+            raise ValueError(f"{column}: only Python-side defaults are prepared")
+    return generated
+
+
+def _constant(value: Any) -> Any:
+    return value
 
 
 prepare = lru_cache(maxsize=PREPARED_PER_PROCESS)(Prepared)

@@ -33,14 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from rostra.core.db import (
-    Base,
-    Database,
-    SessionWrites,
-    new_revision,
-    take_write_turn,
-    utcnow,
-)
+from rostra.core.db import Base, Database, SessionWrites, take_write_turn, utcnow
 from rostra.core.errors import Conflict, Forbidden, NotFound
 from rostra.core.http import etag_of
 from rostra.core.listing import CountQuery
@@ -515,9 +508,7 @@ async def _change_owner(session: AsyncSession, project: Project, new_owner: User
 
 _INSERT_PROJECT = (
     insert(Project)
-    .values(
-        {column.key: bindparam(column.key) for column in (*PROJECT_COLUMNS[1:], PROJECTS.revision)}
-    )
+    .values({column.key: bindparam(column.key) for column in PROJECT_COLUMNS[1:]})
     .returning(*PROJECT_COLUMNS)
 )
 _INSERT_OWNER = insert(ProjectMember).values(
@@ -566,7 +557,6 @@ async def insert_project(
                 "owner_id": owner_id,
                 "created_at": now,
                 "updated_at": now,
-                "revision": new_revision(),
             },
         )
     except IntegrityError as exc:  # the owner's account was deleted a moment ago
