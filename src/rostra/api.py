@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from starlette.datastructures import URLPath
-from starlette.routing import BaseRoute, Mount, NoMatchFound
+from starlette.routing import BaseRoute, NoMatchFound
 
 from rostra.api_keys.router import router as api_keys_router
 from rostra.auth.router import router as auth_router
@@ -86,7 +86,7 @@ def documented_routes() -> list[BaseRoute]:
     return documented.routes
 
 
-class _AliasMount(Mount):
+class _AliasMount(RouterMount):
     """The API under another prefix. It answers requests but builds no URLs: ``url_for`` (a
     ``Location`` header) names the canonical /api/v1 address whichever one the client used."""
 
