@@ -112,6 +112,18 @@ def test_a_route_must_begin_with_a_literal_segment() -> None:
         SegmentRouter(list(odd.routes))
 
 
+def test_a_route_parameter_must_not_span_segments() -> None:
+    # A path is tried only against routes with as many segments as it has.
+    odd = APIRouter()
+
+    @odd.get("/files/{rest:path}")
+    async def anything(request: Request) -> Response:
+        return Response()
+
+    with pytest.raises(ValueError, match="span"):
+        SegmentRouter(list(odd.routes))
+
+
 async def test_a_url_is_built_by_the_routes_of_its_name_alone(client: httpx.AsyncClient) -> None:
     listed = await client.get("/api/things")
     assert listed.json()["link"] == "http://test/api/things/3"

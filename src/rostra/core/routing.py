@@ -176,7 +176,7 @@ class SegmentRouter(APIRouter):
             if "{" in _first_segment(path):
                 raise ValueError(f"{path}: a route's first segment must be literal")
             if ":path}" in path:
-                raise ValueError(f"{path}: a parameter of a segment router's route spans no /")
+                raise ValueError(f"{path}: no parameter of a segment router's route may span a /")
             self._by_shape.setdefault(_shape(path), []).append(route)
         self._by_name: dict[str, list[BaseRoute]] = {}
         for route in routes:
