@@ -101,6 +101,12 @@ def _talk(base_url: str, secret: str) -> str:
         assert me.status_code == 200, me.text
         assert me.json()["username"] == "e2e"
         assert me.headers["API-Version"] == "v1"
+        # HEAD: the head of the GET's answer, and no body on the wire.
+        head = http.head("/api/v1/user", headers={"Authorization": f"Bearer {secret}"})
+        assert head.status_code == 200
+        assert head.content == b""
+        assert head.headers["Content-Length"] == me.headers["Content-Length"]
+        assert head.headers["ETag"] == me.headers["ETag"]
 
         login = http.post("/api/v1/auth/login", json={"username": "e2e", "password": PASSWORD})
         assert login.status_code == 200, login.text

@@ -1,4 +1,4 @@
-"""Pure-ASGI request context: request id, API version, body size, access log, metrics, 500s.
+"""Pure-ASGI request context: request id, API version, body size, HEAD, access log, metrics, 500s.
 
 One middleware instead of several ``BaseHTTPMiddleware`` layers: it sits on the hot path of
 every request, so it reads the headers once, adds two response headers and writes one log line.
@@ -119,24 +119,25 @@ class RequestContextMiddleware:
                     await hook(message)
             await send(message)
 
+        method: str = scope["method"]
+        # HEAD is GET without the body (RFC 9110, 9.3.2): the app answers a GET, and the
+        # server, whose own scope still says HEAD, sends the head of that answer alone.
+        app_scope = {**scope, "method": "GET"} if method == "HEAD" else scope
         try:
             refusal = self._refusal(api_version, content_length)
             if refusal is not None:
                 await _send_error(scope, receive, send_with_context, refusal)
-            elif content_length is None and scope["method"] not in _BODILESS_METHODS:
+            elif content_length is None and method not in _BODILESS_METHODS:
                 await self.app(scope, self._counting(receive), send_with_context)
             else:
-                await self.app(scope, receive, send_with_context)
+                await self.app(app_scope, receive, send_with_context)
         except Exception as exc:
-            log.exception(
-                "unhandled_exception", method=scope["method"], path=scope["path"], exc_info=exc
-            )
+            log.exception("unhandled_exception", method=method, path=scope["path"], exc_info=exc)
             if not response_started:
                 await _send_error(scope, receive, send_with_context, ServerError())
         finally:
             elapsed = time.perf_counter() - started
-            template = route_template(scope)
-            method: str = scope["method"]
+            template = route_template(app_scope)
             self.metrics.requests.observe(method, template, status, elapsed)
             access_line(
                 request_id,
