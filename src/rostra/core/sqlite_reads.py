@@ -57,13 +57,14 @@ class Prepared:
         self.sql = compiled.string
         self._names = tuple(compiled.positiontup or ())
         self._distinct = tuple(dict.fromkeys(self._names))
-        self._generated = _python_defaults(compiled)
+        self._generated, constants = _python_defaults(compiled)
         binds = compiled.binds
         self._defaults = {
             name: binds[name].effective_value
             for name in self._names
             if not binds[name].required and name not in self._generated
         }
+        self._defaults.update(constants)
         self._bind: dict[str, Processor] = {}
         for name in self._names:
             process = binds[name].type.dialect_impl(dialect).bind_processor(dialect)
@@ -117,25 +118,25 @@ class Prepared:
         return list(map(tuple.__new__, repeat(self._row), rows))
 
 
-def _python_defaults(compiled: Any) -> dict[str, Callable[[], Any]]:
+def _python_defaults(
+    compiled: Any,
+) -> tuple[dict[str, Callable[[], Any]], dict[str, Any]]:
     """The values SQLAlchemy's execution works out in Python for the columns a write leaves
-    out (``updated_at``, a project's ``revision``), by parameter name: without them such a
-    column would be written NULL. A default is called without an execution context."""
+    out (``updated_at``, a project's ``revision``, its ``visibility``), by parameter name:
+    without them such a column would be written NULL. The callables (called without an
+    execution context), then the constants."""
     generated: dict[str, Callable[[], Any]] = {}
+    constants: dict[str, Any] = {}
     prefetch = [(column, column.default) for column in compiled.insert_prefetch]
     prefetch += [(column, column.onupdate) for column in compiled.update_prefetch]
     for column, default in prefetch:
         if default.is_callable:
             generated[column.key] = partial(default.arg, None)
         elif default.is_scalar:
-            generated[column.key] = partial(_constant, default.arg)
+            constants[column.key] = default.arg
         else:
             raise ValueError(f"{column}: only Python-side defaults are prepared")
-    return generated
-
-
-def _constant(value: Any) -> Any:
-    return value
+    return generated, constants
 
 
 prepare = lru_cache(maxsize=PREPARED_PER_PROCESS)(Prepared)
