@@ -10,7 +10,7 @@ from rostra.api_keys import service
 from rostra.api_keys.models import ApiKey
 from rostra.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from rostra.core.deps import CursorCodecDep, SessionDep, list_params, require_scope
-from rostra.core.http import resource_response
+from rostra.core.http import resource_response, resource_url
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, paginate, whole_number
 from rostra.core.routing import domain_router
 from rostra.core.schemas import IdPath
@@ -45,7 +45,7 @@ async def create_key(
         request,
         body,
         status_code=201,
-        headers={"Location": str(request.url_for("get_key", key_id=key.id))},
+        headers={"Location": resource_url(request, "get_key", key_id=key.id)},
     )
 
 

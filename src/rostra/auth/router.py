@@ -28,7 +28,7 @@ from rostra.core.deps import (
     require_scope,
 )
 from rostra.core.errors import AuthenticationRequired, Forbidden, Invalid
-from rostra.core.http import resource_response
+from rostra.core.http import resource_response, resource_url
 from rostra.core.listing import ListParams, ListSpec, Page, paginate
 from rostra.core.routing import domain_router
 from rostra.core.schemas import IdPath
@@ -200,5 +200,5 @@ async def register(
         request,
         users.to_out(user, viewer=None).model_copy(update={"email": user.email}),
         status_code=201,
-        headers={"Location": str(request.url_for("get_user", user_id=user.id))},
+        headers={"Location": resource_url(request, "get_user", user_id=user.id)},
     )

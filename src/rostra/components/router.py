@@ -23,7 +23,7 @@ from rostra.core.deps import (
     require_scope,
 )
 from rostra.core.errors import Invalid
-from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
+from rostra.core.http import check_if_match, etag_of, resource_body, resource_response, resource_url
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, one_of, paginate, whole_number
 from rostra.core.routing import domain_router
 from rostra.core.schemas import IdPath
@@ -73,8 +73,7 @@ def _respond(
 ) -> Response:
     headers = None
     if status_code == 201:
-        location = request.url_for("get_component", component_id=component.id)
-        headers = {"Location": str(location)}
+        headers = {"Location": resource_url(request, "get_component", component_id=component.id)}
     body = service.to_out(component, livemode=projects.livemode_of(principal))
     return resource_response(request, body, status_code=status_code, headers=headers)
 

@@ -12,7 +12,7 @@ from rostra.core.deps import (
     optional_scope,
     require_scope,
 )
-from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
+from rostra.core.http import check_if_match, etag_of, resource_body, resource_response, resource_url
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, paginate, whole_number
 from rostra.core.routing import domain_router
 from rostra.core.schemas import IdPath
@@ -51,8 +51,7 @@ def _respond(
 ) -> Response:
     headers = None
     if status_code == 201:
-        location = request.url_for("get_data_set", data_set_id=data_set.id)
-        headers = {"Location": str(location)}
+        headers = {"Location": resource_url(request, "get_data_set", data_set_id=data_set.id)}
     body = service.to_out(data_set, livemode=livemode_of(principal))
     return resource_response(request, body, status_code=status_code, headers=headers)
 

@@ -12,7 +12,7 @@ from rostra.core.deps import (
     optional_scope,
     require_scope,
 )
-from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
+from rostra.core.http import check_if_match, etag_of, resource_body, resource_response, resource_url
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, one_of, paginate, whole_number
 from rostra.core.routing import domain_router
 from rostra.core.schemas import IdPath
@@ -66,8 +66,7 @@ def _respond(
 ) -> Response:
     headers = None
     if status_code == 201:
-        location = request.url_for("get_deployment", deployment_id=deployment.id)
-        headers = {"Location": str(location)}
+        headers = {"Location": resource_url(request, "get_deployment", deployment_id=deployment.id)}
     body = service.to_out(deployment, livemode=projects.livemode_of(principal))
     return resource_response(request, body, status_code=status_code, headers=headers)
 

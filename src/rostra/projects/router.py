@@ -13,7 +13,7 @@ from rostra.core.deps import (
     optional_scope,
     require_scope,
 )
-from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
+from rostra.core.http import check_if_match, etag_of, resource_body, resource_response, resource_url
 from rostra.core.listing import (
     CursorCodec,
     Filter,
@@ -89,7 +89,7 @@ def _project_response(
 ) -> Response:
     headers = None
     if status_code == 201:
-        headers = {"Location": str(request.url_for("get_project", project_id=project.id))}
+        headers = {"Location": resource_url(request, "get_project", project_id=project.id)}
     body = service.project_json(project, livemode=service.livemode_of(principal))
     return resource_response(request, body, status_code=status_code, headers=headers)
 
@@ -217,10 +217,10 @@ def _member_response(
 ) -> Response:
     headers = None
     if status_code == 201:
-        location = request.url_for(
-            "get_member", project_id=member.project_id, user_id=member.user_id
+        location = resource_url(
+            request, "get_member", project_id=member.project_id, user_id=member.user_id
         )
-        headers = {"Location": str(location)}
+        headers = {"Location": location}
     body = service.member_out(member, livemode=principal.livemode)
     return resource_response(request, body, status_code=status_code, headers=headers)
 

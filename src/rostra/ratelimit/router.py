@@ -17,7 +17,7 @@ from rostra.core.deps import (
     require_admin,
 )
 from rostra.core.errors import Forbidden
-from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
+from rostra.core.http import check_if_match, etag_of, resource_body, resource_response, resource_url
 from rostra.core.listing import ListParams, ListSpec, paginate
 from rostra.core.routing import domain_router
 from rostra.core.schemas import IdPath
@@ -117,7 +117,7 @@ async def put_override(
     # After the commit: a request racing it must not cache the old limits again.
     limiter.overrides.invalidate()
     if created:
-        location = str(request.url_for("get_override", user_id=user_id))
+        location = resource_url(request, "get_override", user_id=user_id)
         return resource_response(request, body, status_code=201, headers={"Location": location})
     return resource_response(request, body)
 

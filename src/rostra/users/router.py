@@ -15,7 +15,7 @@ from rostra.core.deps import (
     require_admin,
     require_scope,
 )
-from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
+from rostra.core.http import check_if_match, etag_of, resource_body, resource_response, resource_url
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, one_of, paginate
 from rostra.core.routing import domain_router
 from rostra.core.schemas import MAX_ID, IdPath
@@ -118,7 +118,7 @@ async def create_user(
         request,
         service.to_out(user, viewer=principal),
         status_code=201,
-        headers={"Location": str(request.url_for("get_user", user_id=user.id))},
+        headers={"Location": resource_url(request, "get_user", user_id=user.id)},
     )
 
 

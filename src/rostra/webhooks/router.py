@@ -6,7 +6,7 @@ from fastapi import Depends, Request
 from starlette.responses import Response
 
 from rostra.core.deps import CursorCodecDep, SessionDep, SettingsDep, list_params, require_scope
-from rostra.core.http import check_if_match, etag_of, resource_body, resource_response
+from rostra.core.http import check_if_match, etag_of, resource_body, resource_response, resource_url
 from rostra.core.listing import Filter, ListParams, ListSpec, Page, one_of, paginate, whole_number
 from rostra.core.routing import domain_router
 from rostra.core.schemas import IdPath
@@ -79,8 +79,7 @@ def _respond_with_secret(
 ) -> Response:
     headers = None
     if status_code == 201:
-        location = request.url_for("get_webhook", webhook_id=endpoint.id)
-        headers = {"Location": str(location)}
+        headers = {"Location": resource_url(request, "get_webhook", webhook_id=endpoint.id)}
     body = service.with_secret(endpoint)
     return resource_response(request, body, status_code=status_code, headers=headers)
 
@@ -95,8 +94,8 @@ async def _changeable(
 
 
 def _accepted_delivery(request: Request, endpoint: WebhookEndpoint, delivery_id: int) -> str:
-    return str(
-        request.url_for("get_webhook_delivery", webhook_id=endpoint.id, delivery_id=delivery_id)
+    return resource_url(
+        request, "get_webhook_delivery", webhook_id=endpoint.id, delivery_id=delivery_id
     )
 
 
