@@ -125,11 +125,11 @@ def _path_format(scope: Scope, name: str, params: tuple[str, ...]) -> str:
     return path
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=64)
 def _origin(scheme: str, host: str | None, server: tuple[str, int] | None, root_path: str) -> str:
     """What ``url_for`` puts before a route's path, found as Starlette finds it: the
-    ``Host`` the client sent (which is why the cache is bounded), else the server's address,
-    then the app's root path."""
+    ``Host`` the client sent (which is why the cache is small: any client may send any), else
+    the server's address, then the app's root path."""
     base_scope = {
         "type": "http",
         "scheme": scheme,
