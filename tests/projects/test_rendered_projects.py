@@ -4,7 +4,11 @@ shown stale, in a list or alone."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, select, update
 
@@ -126,6 +130,57 @@ async def test_a_page_shows_its_rows_as_they_are_when_rendered(app: FastAPI) -> 
     # Kept under the revision it was rendered at: the next page that lists it finds it.
     now = [(kept.id, await revision_of(app, kept.id))]
     assert (await service.rendered_projects(app.state.db, now, livemode=True))[0] is items[0]
+
+
+async def test_a_page_ends_where_its_keys_were_read_though_its_last_row_moves_before_rendering(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next cursor marks the last row's place as the page's keys found it. Taken from the
+    row as rendered, after another writer moved it to the end of the sort, it would point past
+    every row in between, and the next page would skip them."""
+    account = await make_account(app)
+    made = [await make_project(app, account.user, name=f"p{i}") for i in range(4)]
+    render = service.rendered_projects
+    moved: list[int] = []
+
+    async def move_last_then_render(db: Any, keys: Any, *, livemode: bool) -> Any:
+        if not moved:  # the first page only: its last row is renamed to sort after all
+            moved.append(keys[-1][0])
+            async with app.state.db.session_scope() as session:
+                await session.execute(
+                    update(Project).where(Project.id == keys[-1][0]).values(name="zz moved")
+                )
+        return await render(db, keys, livemode=livemode)
+
+    monkeypatch.setattr(service, "rendered_projects", move_last_then_render)
+    query = "/api/v1/projects?limit=2&sort=name&order=asc"
+    first = (await client.get(query, headers=account.headers)).json()
+    assert [p["name"] for p in first["data"]] == ["p0", "zz moved"]
+    cursor = first["pagination"]["next_cursor"]
+    second = (await client.get(f"{query}&cursor={cursor}", headers=account.headers)).json()
+    assert [p["name"] for p in second["data"]] == ["p2", "p3"]
+    assert moved == [made[1].id]
+
+
+async def test_a_time_sorted_page_s_next_cursor_holds_its_last_row_s_time(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The keys' read gives the sort column as the database stores it; the cursor holds it as
+    the column's type reads it (a time, as cursors always have), not SQLite's text."""
+    account = await make_account(app)
+    for _ in range(3):
+        await make_project(app, account.user)
+    for sort in ("created_at", "updated_at"):
+        page = await client.get(f"/api/v1/projects?limit=2&sort=-{sort}", headers=account.headers)
+        body = page.json()
+        last = body["data"][-1]
+        codec = app.state.cursor_codec
+        value, last_id = codec.decode(body["pagination"]["next_cursor"], sort, "desc")
+        assert isinstance(value, datetime)
+        # The API shows whole seconds; the cursor keeps the stored microseconds.
+        shown = datetime.fromisoformat(last[sort].replace("Z", "+00:00"))
+        assert value.replace(microsecond=0) == shown
+        assert last_id == last["id"]
 
 
 async def test_test_mode_and_live_mode_renderings_are_kept_apart(

@@ -28,9 +28,10 @@ from urllib.parse import quote_plus, urlencode
 import orjson
 from fastapi import Request
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, and_, bindparam, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.types import NullType
 from starlette.responses import Response
 
 from rostra.core.db import Database
@@ -351,7 +352,9 @@ async def paginate(
     ``render_items`` turns the page's rows into their JSON array at once (one serializer call
     for the page rather than one per row). ``load_items``, if given, makes the page's items of
     its rows first (a list that selects only its rows' keys and finds what they stand for
-    elsewhere): the items then carry the sort column and id the next cursor is taken from.
+    elsewhere); unless the page is sorted by its creation time or id, the next cursor is then
+    taken from the keys' read, which selects the sort column too, so a row rewritten before its
+    item is found still marks where the page ended.
     ``source`` is the request's session, or for a select of columns that needs no session the
     ``Database`` itself (``Database.read``: cheaper by far on SQLite, and cheaper again for a
     list without filters when ``query`` and ``count`` give the same objects each time, as the
@@ -375,6 +378,11 @@ async def paginate(
     if params.include_total:
         total_query = count(params.where) if count is not None else count_rows(query)
     sort_col = spec.sort_columns[params.sort]
+    # Items found apart from their keys may have been written to since: the next cursor then
+    # comes from the keys' read, unless the page is sorted by what no write changes.
+    keys_hold_sort_value = load_items is not None and not any(
+        sort_col is column for column in (spec.id_column, spec.created_column)
+    )
     page_query = build_page(
         query,
         sort_col,
@@ -383,6 +391,7 @@ async def paginate(
         keyset=params.cursor is not None,
         skips=params.offset > 0,
         total_query=total_query,
+        sort_value=keys_hold_sort_value,
     )
     bound: dict[str, Any] = {_LIMIT: params.limit + 1, _OFFSET: params.offset}
     if params.cursor is not None:
@@ -395,16 +404,20 @@ async def paginate(
         total = int((await _rows(source, total_query, {}, built_once=built_once))[0][0])
     has_more = len(rows) > params.limit
     rows = rows[: params.limit]
-    # A select of one entity (or column) gives rows of one, plus the total when counted.
-    one_entity = bool(rows) and len(rows[0]) == 1 + (total_query is not None)
-    items: Sequence[Any] = [row[0] for row in rows] if one_entity else rows
     if load_items is not None:
-        items = await load_items(items)
+        items: Sequence[Any] = await load_items(rows)
+    else:
+        # A select of one entity (or column) gives rows of one, plus the total when counted.
+        one_entity = bool(rows) and len(rows[0]) == 1 + (total_query is not None)
+        items = [row[0] for row in rows] if one_entity else rows
     next_cursor = None
-    if has_more and items:
+    if has_more and keys_hold_sort_value:
+        last_key = rows[-1]
+        sort_value = _sort_value(source, sort_col, getattr(last_key, _SORT_VALUE))
+        next_cursor = codec.encode(params.sort, params.order, sort_value, last_key.id)
+    elif has_more and items:
         last = items[-1]
-        sort_value = getattr(last, sort_col.key)
-        next_cursor = codec.encode(params.sort, params.order, sort_value, last.id)
+        next_cursor = codec.encode(params.sort, params.order, getattr(last, sort_col.key), last.id)
 
     pagination, links = _pagination_and_links(request, params, total, has_more, next_cursor)
     if render_items is not None:
@@ -419,6 +432,15 @@ async def paginate(
 
 _LIMIT = "rostra_limit"
 _OFFSET = "rostra_offset"
+_SORT_VALUE = "rostra_sort_value"
+
+
+def _sort_value(source: AsyncSession | Database, sort_col: Any, raw: Any) -> Any:
+    """A sort column's value as the database gave it (``_SORT_VALUE``), turned by the
+    column's type as a row of it would be: a time read from SQLite's text, say."""
+    dialect = source.engine.dialect if isinstance(source, Database) else source.get_bind().dialect
+    processor = sort_col.type.result_processor(dialect, None)
+    return raw if processor is None or raw is None else processor(raw)
 
 
 @lru_cache(maxsize=512)
@@ -431,11 +453,16 @@ def _page_query(
     keyset: bool,
     skips: bool,
     total_query: Select[Any] | None,
+    sort_value: bool = False,
 ) -> Select[Any]:
     """The page's statement, its limit, offset (``skips``) and cursor position bound at
-    execution. Built once for the objects it is built from, for a query built once (a
-    ``Database`` source): the project list skips both building it and SQLAlchemy's walk of a
-    new statement for its cache key (about as costly as a small page's query on SQLite)."""
+    execution; with ``sort_value``, each row's sort column too (``_SORT_VALUE``). Built once
+    for the objects it is built from, for a query built once (a ``Database`` source): the
+    project list skips both building it and SQLAlchemy's walk of a new statement for its
+    cache key (about as costly as a small page's query on SQLite)."""
+    if sort_value:
+        # As the database gives it: a page needs only its last row's, turned by ``_sort_value``.
+        query = query.add_columns(type_coerce(sort_col, NullType()).label(_SORT_VALUE))
     if order == "desc":
         page_query = query.order_by(sort_col.desc(), id_col.desc())
     else:
