@@ -8,7 +8,8 @@ from functools import lru_cache
 
 from fastapi import Request
 from pydantic import BaseModel
-from starlette.datastructures import URL, URLPath
+from starlette.datastructures import URLPath
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import Scope
 
@@ -130,12 +131,13 @@ def _origin(scheme: str, host: str | None, server: tuple[str, int] | None, root_
     """What ``url_for`` puts before a route's path, found as Starlette finds it: the
     ``Host`` the client sent (which is why the cache is small: any client may send any), else
     the server's address, then the app's root path."""
-    base_scope = {
+    scope = {
         "type": "http",
         "scheme": scheme,
         "server": server,
-        "path": root_path if root_path.endswith("/") else root_path + "/",
+        "path": "/",
         "query_string": b"",
+        "root_path": root_path,
         "headers": [] if host is None else [(b"host", host.encode("latin-1"))],
     }
-    return str(URLPath("").make_absolute_url(URL(scope=base_scope)))
+    return str(URLPath("").make_absolute_url(HTTPConnection(scope).base_url))

@@ -380,8 +380,10 @@ async def paginate(
     sort_col = spec.sort_columns[params.sort]
     # Items found apart from their keys may have been written to since: the next cursor then
     # comes from the keys' read, unless the page is sorted by what no write changes.
-    keys_hold_sort_value = load_items is not None and not any(
-        sort_col is column for column in (spec.id_column, spec.created_column)
+    keys_hold_sort_value = (
+        load_items is not None
+        and sort_col is not spec.id_column
+        and sort_col is not spec.created_column
     )
     page_query = build_page(
         query,
@@ -437,9 +439,10 @@ _SORT_VALUE = "rostra_sort_value"
 
 def _sort_value(source: AsyncSession | Database, sort_col: Any, raw: Any) -> Any:
     """A sort column's value as the database gave it (``_SORT_VALUE``), turned by the
-    column's type as a row of it would be: a time read from SQLite's text, say."""
+    column's type as a row of it would be (as ``core.sqlite_reads.Prepared`` turns a row's
+    values: by the type's implementation for the dialect): a time read from SQLite's text, say."""
     dialect = source.engine.dialect if isinstance(source, Database) else source.get_bind().dialect
-    processor = sort_col.type.result_processor(dialect, None)
+    processor = sort_col.type.dialect_impl(dialect).result_processor(dialect, None)
     return raw if processor is None or raw is None else processor(raw)
 
 
