@@ -210,6 +210,7 @@ def report(
         for variant in variants
     }
     first = medians[variants[0].name]
+    first_runs = variants[0].runs
     return {
         "benchmark": "paired",
         "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -225,6 +226,12 @@ def report(
                 "median_user_us_per_request": round(medians[variant.name][1], 1),
                 "median_system_us_per_request": round(medians[variant.name][2], 1),
                 "requests_per_second_against_first": round(medians[variant.name][0] / first[0], 3),
+                "paired_against_first": round(
+                    statistics.median(
+                        run[0] / base[0] for run, base in zip(variant.runs, first_runs, strict=True)
+                    ),
+                    3,
+                ),
                 "runs": variant.runs,
                 "syscalls_per_request": syscalls.get(variant.name),
             }
@@ -236,14 +243,22 @@ def report(
 def print_table(result: dict[str, Any]) -> None:
     rounds, seconds = result["rounds"], result["duration_s"]
     print(f"\n{result['endpoint']}: medians of {rounds} rounds of {seconds} s")
-    print(f"{'variant':<12}{'req/s':>10}{'user us':>10}{'system us':>11}{'req/s vs first':>16}")
+    print(
+        f"{'variant':<12}{'req/s':>10}{'user us':>10}{'system us':>11}{'req/s vs first':>16}"
+        f"{'paired':>8}"
+    )
     for name, variant in result["variants"].items():
         print(
             f"{name:<12}{variant['median_requests_per_second']:10.1f}"
             f"{variant['median_user_us_per_request']:10.1f}"
             f"{variant['median_system_us_per_request']:11.1f}"
             f"{variant['requests_per_second_against_first']:16.3f}"
+            f"{variant['paired_against_first']:8.3f}"
         )
+    print(
+        "paired: the median over rounds of the variant's req/s over the first's in that round, "
+        "steadier than a ratio of medians when the host drifts"
+    )
     for name, variant in result["variants"].items():
         if variant["syscalls_per_request"]:
             calls = ", ".join(f"{call} {n:.1f}" for call, n in variant["syscalls_per_request"])
