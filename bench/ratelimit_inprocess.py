@@ -1,16 +1,22 @@
-"""The rate limiter's cost per request, in-process: the app driven directly, no HTTP, no wrk.
+"""The rate limiter's cost per request, in-process: the app driven directly, no sockets, no wrk.
 
     .venv/bin/python bench/ratelimit_inprocess.py                 # off against memory, 21 rounds
     .venv/bin/python bench/ratelimit_inprocess.py --redis redis://127.0.0.1:6379/0
     .venv/bin/python bench/ratelimit_inprocess.py --profile memory   # cProfile of one app
+    .venv/bin/python bench/ratelimit_inprocess.py --server        # through uvicorn's HTTP protocol
 
 A steadier guide than bench/ratelimit.py while changing the limiter: the apps (limiter off, the
 memory store, optionally Redis) live in one process on one SQLite file with one user and key
 made through the CLI, and are called with a fake scope, receive and send, 32 requests at a time
-as wrk's connections would be, on uvloop. Each round runs every app in turn (a different one
-first each round) and reads ``time.process_time`` per request; a round's cost of the limiter is
-the difference from the limiter-off app in that round, and the figures are the medians over
-the rounds. The access log is written to /dev/null at level info, as a served app writes it.
+as wrk's connections would be, on uvloop. With ``--server`` the requests go through what
+``rostra serve`` runs instead: uvicorn's httptools protocol, fed the request's bytes by a fake
+socket of each of the 32 connections, so the server's parsing and its handling of each response
+field count too (the rate-limit fields are five of them).
+
+Each round runs every app in turn (a different one first each round) and reads
+``time.process_time`` per request; a round's cost of the limiter is the difference from the
+limiter-off app in that round, and the figures are the medians over the rounds. The access log
+is written to /dev/null at level info, as a served app writes it.
 """
 
 from __future__ import annotations
@@ -28,8 +34,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 import uvloop
 from foundation import UNREACHABLE_PLAN_LIMITS, prepare_rostra
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
 from rostra.app import create_app
 from rostra.core.config import Settings
@@ -104,6 +113,78 @@ class Driver:
         await asyncio.gather(*(self.request() for _ in range(CONCURRENCY)))
 
 
+class _Socket(asyncio.Transport):
+    """What uvicorn's protocol needs of a connection's transport; what it writes is looked at,
+    then dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = b""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self.head:
+            self.head = bytes(data)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 40000)}.get(
+            name, default
+        )
+
+    def is_closing(self) -> bool:
+        return False
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class ServerDriver(Driver):
+    """Calls one app through uvicorn's httptools protocol, as ``rostra serve`` runs it (the same
+    settings), over CONCURRENCY kept-alive connections, one request on each at a time."""
+
+    def __init__(self, app: Any, api_key: str) -> None:
+        super().__init__(app, api_key)
+        self.config = uvicorn.Config(
+            app, access_log=False, log_config=None, server_header=False, proxy_headers=False
+        )
+        self.config.load()
+        self.connections: list[tuple[HttpToolsProtocol, _Socket]] = []
+        self.request_bytes = b"".join(
+            [f"GET {PATH} HTTP/1.1\r\n".encode()]
+            + [name + b": " + value + b"\r\n" for name, value in self.headers]
+            + [b"\r\n"]
+        )
+
+    def _connect(self) -> None:
+        """The connections, made on the loop that will run them (the protocol takes the
+        running loop)."""
+        state = ServerState()
+        for _ in range(CONCURRENCY):
+            protocol = HttpToolsProtocol(config=self.config, server_state=state, app_state={})
+            socket = _Socket()
+            protocol.connection_made(socket)
+            self.connections.append((protocol, socket))
+
+    async def batch(self) -> None:
+        if not self.connections:
+            self._connect()
+        for protocol, socket in self.connections:
+            socket.head = b""
+            protocol.data_received(self.request_bytes)
+        for protocol, socket in self.connections:
+            await asyncio.gather(*protocol.tasks)
+            if not socket.head.startswith(b"HTTP/1.1 200 "):
+                raise RuntimeError(f"{PATH} answered {socket.head[:40]!r}")
+        if self.check_fields:
+            self.check_fields = False
+            self.fields_seen = b"\r\nratelimit: " in self.connections[0][1].head
+
+
 async def round_robin(
     drivers: dict[str, Driver], order: list[str], batches: int
 ) -> dict[str, float]:
@@ -175,6 +256,9 @@ def main() -> None:
     parser.add_argument("--profile", choices=["off", "memory", "redis"], help="cProfile one app")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument(
+        "--server", action="store_true", help="through uvicorn's HTTP protocol (a fake socket)"
+    )
+    parser.add_argument(
         "--count",
         nargs=2,
         metavar=("APP", "BATCHES"),
@@ -208,7 +292,8 @@ def main() -> None:
             )
         # After the apps, which configure logging from their settings (to stdout).
         configure_logging("info", stream=open(os.devnull, "w"))  # noqa: SIM115
-        drivers = {name: Driver(app, instance.api_key) for name, app in apps.items()}
+        driver = ServerDriver if options.server else Driver
+        drivers = {name: driver(app, instance.api_key) for name, app in apps.items()}
         if options.count:
             name, count = options.count[0], int(options.count[1])
             uvloop.run(warm_then_run(drivers, drivers[name], count))
