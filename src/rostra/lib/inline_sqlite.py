@@ -6,7 +6,7 @@ more CPU than the statement itself (an indexed read takes microseconds). This dr
 same interface, as SQLAlchemy's aiosqlite dialect uses it (``async_creator``), and calls
 ``sqlite3`` directly instead.
 
-Running inline asks two things of it that a thread did for free:
+Running inline asks three things of it that a thread did for free:
 
 - **No waiting on the loop's thread.** Within a process, writers take turns on one
   ``asyncio.Lock`` (``WriteTurns``), taken before a connection's first write statement and
@@ -125,7 +125,7 @@ class Checkpointer:
     SQLite checkpoints in the commit that takes the log past ``wal_autocheckpoint`` pages: it
     copies the log's pages into the database file and ``fsync``s both files, and on this
     driver that commit runs on the event loop's thread, which serves nothing meanwhile. A
-    connection ``taken_over`` leaves its checkpoints to this instead; after a write
+    connection this has taken over (``take_over``) leaves its checkpoints to it; after a write
     transaction ends (``due``), a PASSIVE checkpoint runs here, at most once per
     ``interval`` seconds. A PASSIVE checkpoint waits for no one: it copies what no reader
     still needs and leaves the rest to the next one, as SQLite's own would. The thread starts
@@ -168,7 +168,8 @@ class Checkpointer:
                     raw = raw or sqlite3.connect(self._path, check_same_thread=False)
                     raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error as error:
-                    # The next write asks again; meanwhile the log grows. Said once a spell.
+                    # The next write asks again; meanwhile the log grows. Logged once, until
+                    # a checkpoint succeeds again.
                     if not failing:
                         log.warning("sqlite_checkpoint_failed", error=str(error))
                     failing = True
