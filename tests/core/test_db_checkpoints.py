@@ -9,22 +9,19 @@ import shutil
 import sqlite3
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import bindparam, insert, text
+from sqlalchemy import bindparam, text, update
 
 from rostra.core.db import Database
-from rostra.idempotency.models import IdempotencyKey
+from rostra.users.models import User
+from tests.factories import make_user
 
-INSERT = insert(IdempotencyKey).values(
-    lookup=bindparam("lookup"),
-    fingerprint=bindparam("fingerprint"),
-    created_at=bindparam("created_at"),
+RENAME = (
+    update(User).where(User.id == bindparam("user_id")).values(username=bindparam("new_username"))
 )
-NOW = datetime(2026, 12, 7, 1, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite"])
@@ -33,15 +30,16 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def _lookups_in_database_file(db: Database, tmp_path: Path) -> set[str]:
-    """The keys in the database file alone, as if the log were gone: what checkpoints copied."""
+def _usernames_in_database_file(db: Database, tmp_path: Path) -> set[str]:
+    """The usernames in the database file alone, as if the log were gone: what checkpoints
+    copied there (reading through SQLite would read the log as well)."""
     path = db.engine.url.database
     assert path is not None
     alone = tmp_path / "database-file-alone.db"
     shutil.copyfile(path, alone)
     reader = sqlite3.connect(alone)
     try:
-        return {lookup for (lookup,) in reader.execute("SELECT lookup FROM idempotency_keys")}
+        return {name for (name,) in reader.execute("SELECT username FROM users")}
     finally:
         reader.close()
 
@@ -55,11 +53,10 @@ async def test_both_write_paths_reach_the_database_file_by_the_checkpointer(
 ) -> None:
     db: Database = app.state.db
     others = _checkpoint_threads()  # of databases other tests left open, if any
-    await db.write(INSERT, {"lookup": "driver", "fingerprint": "f" * 64, "created_at": NOW})
+    first, second = await make_user(app), await make_user(app)
+    await db.write(RENAME, {"user_id": first.id, "new_username": "by-the-driver"})
     async with db.session_scope() as session:
-        await session.execute(
-            INSERT, {"lookup": "session", "fingerprint": "f" * 64, "created_at": NOW}
-        )
+        await session.execute(RENAME, {"user_id": second.id, "new_username": "by-a-session"})
         connection = await session.connection()
         # The session's connection leaves checkpoints to the thread, as the driver's does.
         found = await connection.execute(text("PRAGMA wal_autocheckpoint"))
@@ -69,7 +66,7 @@ async def test_both_write_paths_reach_the_database_file_by_the_checkpointer(
     assert writer._connection().execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
 
     deadline = time.monotonic() + 5
-    while not {"driver", "session"} <= _lookups_in_database_file(db, tmp_path):
+    while not {"by-the-driver", "by-a-session"} <= _usernames_in_database_file(db, tmp_path):
         assert time.monotonic() < deadline, "the writes never reached the database file"
         await asyncio.sleep(0.02)
     assert _checkpoint_threads() == others + 1
