@@ -1,5 +1,6 @@
 """The inline SQLite driver: writers of one process take turns, another process's lock is
-waited for without holding the event loop, and a wait that cannot end is not waited for."""
+waited for without holding the event loop, a wait that cannot end is not waited for, and the
+write-ahead log is checkpointed on a thread of its own rather than in a commit on the loop."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from typing import Any
 
 import pytest
 
+from rostra.core.logging import configure_logging
 from rostra.lib import inline_sqlite
+from tests.contract.helpers import LogCapture
 from tests.event_loop import LONG_READ, ticks_during
 
 
@@ -255,3 +258,33 @@ async def test_a_database_only_read_starts_no_checkpoint_thread(path: str) -> No
 
 def _checkpoint_threads() -> int:
     return sum(thread.name == "rostra-sqlite-checkpoints" for thread in threading.enumerate())
+
+
+async def test_a_failing_checkpoint_is_logged_once_and_tried_after_each_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "not-made-yet"
+    checkpointer = inline_sqlite.Checkpointer(str(folder / "notes.db"), interval=0.01)
+    configure_logging("info")
+    logs = LogCapture(capsys)
+    try:
+        for _ in range(3):  # SQLite cannot open a file in a folder that does not exist
+            checkpointer.due()
+            await asyncio.sleep(0.05)
+        failures = [line for line in logs.lines() if line["event"] == "sqlite_checkpoint_failed"]
+        assert len(failures) == 1
+        assert failures[0]["level"] == "warning"
+        assert "unable to open" in failures[0]["error"]
+
+        folder.mkdir()
+        checkpointer.due()
+        deadline = time.monotonic() + 5
+        seen: list[str] = []
+        while "sqlite_checkpoint_recovered" not in seen:
+            assert time.monotonic() < deadline, "the checkpointer never tried again"
+            await asyncio.sleep(0.01)
+            seen += [line["event"] for line in logs.lines()]
+        assert seen == ["sqlite_checkpoint_recovered"]
+    finally:
+        await asyncio.to_thread(checkpointer.close)
+        configure_logging("warning")
