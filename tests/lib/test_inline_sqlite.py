@@ -1,22 +1,17 @@
 """The inline SQLite driver: writers of one process take turns, another process's lock is
-waited for without holding the event loop, a wait that cannot end is not waited for, and the
-write-ahead log is checkpointed on a thread of its own rather than in a commit on the loop."""
+waited for without holding the event loop, and a wait that cannot end is not waited for."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rostra.core.logging import configure_logging
 from rostra.lib import inline_sqlite
-from tests.contract.helpers import LogCapture
 from tests.event_loop import LONG_READ, ticks_during
 
 
@@ -184,107 +179,3 @@ async def test_a_long_read_in_a_transaction_stays_on_its_connection(path: str) -
     assert ticks <= 1
     await connection.rollback()
     await connection.close()
-
-
-def _notes_in_database_file(path: str, tmp_path: Path) -> list[str]:
-    """The notes in the database file alone, as if its write-ahead log were gone: what a
-    checkpoint has copied there (reading through SQLite would read the log as well)."""
-    alone = tmp_path / "database-file-alone.db"
-    shutil.copyfile(path, alone)
-    return _notes(str(alone))
-
-
-def _write_pages(raw: sqlite3.Connection, pages: int) -> None:
-    raw.execute("BEGIN")
-    raw.executemany("INSERT INTO notes (text) VALUES (?)", [("x" * 3000,) for _ in range(pages)])
-    raw.execute("COMMIT")
-
-
-def test_a_connection_taken_over_leaves_checkpoints_to_the_checkpointer(
-    path: str, tmp_path: Path
-) -> None:
-    # Past SQLite's thousand pages, a commit checkpoints the log inline: the control.
-    control = sqlite3.connect(path, isolation_level=None)
-    _write_pages(control, 1_200)
-    assert len(_notes_in_database_file(path, tmp_path)) == 1_200
-    control.close()
-
-    raw = sqlite3.connect(path, isolation_level=None)
-    inline_sqlite.Checkpointer.take_over(raw)
-    _write_pages(raw, 1_200)
-    assert raw.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
-    assert len(_notes_in_database_file(path, tmp_path)) == 1_200  # nothing more copied
-    assert len(_notes(path)) == 2_400
-    raw.close()
-
-
-async def test_the_checkpointer_checkpoints_after_writes_on_a_thread_of_its_own(
-    path: str, tmp_path: Path
-) -> None:
-    others = _checkpoint_threads()  # of databases other tests left open, if any
-    checkpointer = inline_sqlite.Checkpointer(path, interval=0.01)
-    connect = inline_sqlite.connector(
-        path, turns=inline_sqlite.WriteTurns(checkpointer), busy_seconds=5
-    )
-    connection = await connect()
-    assert connection.raw.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
-    for text in ("a", "b"):
-        await connection.cursor().execute("INSERT INTO notes (text) VALUES (?)", (text,))
-        await connection.commit()  # a handful of pages: SQLite alone would not checkpoint
-    deadline = time.monotonic() + 5
-    while _notes_in_database_file(path, tmp_path) != ["a", "b"]:
-        assert time.monotonic() < deadline, "the writes never reached the database file"
-        await asyncio.sleep(0.01)
-    assert _checkpoint_threads() == others + 1
-
-    await asyncio.to_thread(checkpointer.close)
-    assert _checkpoint_threads() == others
-    await connection.close()
-
-
-async def test_a_database_only_read_starts_no_checkpoint_thread(path: str) -> None:
-    others = _checkpoint_threads()
-    checkpointer = inline_sqlite.Checkpointer(path, interval=0.01)
-    connect = inline_sqlite.connector(
-        path, turns=inline_sqlite.WriteTurns(checkpointer), busy_seconds=5
-    )
-    connection = await connect()
-    cursor = await connection.cursor().execute("SELECT count(*) FROM notes")
-    assert await cursor.fetchall() == [(0,)]
-    assert _checkpoint_threads() == others
-    checkpointer.close()
-    await connection.close()
-
-
-def _checkpoint_threads() -> int:
-    return sum(thread.name == "rostra-sqlite-checkpoints" for thread in threading.enumerate())
-
-
-async def test_a_failing_checkpoint_is_logged_once_and_tried_after_each_write(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    folder = tmp_path / "not-made-yet"
-    checkpointer = inline_sqlite.Checkpointer(str(folder / "notes.db"), interval=0.01)
-    configure_logging("info")
-    logs = LogCapture(capsys)
-    try:
-        for _ in range(3):  # SQLite cannot open a file in a folder that does not exist
-            checkpointer.due()
-            await asyncio.sleep(0.05)
-        failures = [line for line in logs.lines() if line["event"] == "sqlite_checkpoint_failed"]
-        assert len(failures) == 1
-        assert failures[0]["level"] == "warning"
-        assert "unable to open" in failures[0]["error"]
-
-        folder.mkdir()
-        checkpointer.due()
-        deadline = time.monotonic() + 5
-        seen: list[str] = []
-        while "sqlite_checkpoint_recovered" not in seen:
-            assert time.monotonic() < deadline, "the checkpointer never tried again"
-            await asyncio.sleep(0.01)
-            seen += [line["event"] for line in logs.lines()]
-        assert seen == ["sqlite_checkpoint_recovered"]
-    finally:
-        await asyncio.to_thread(checkpointer.close)
-        configure_logging("warning")

@@ -175,11 +175,6 @@ memory too: a list sorts along its sort column's index, and a sort with a LIMIT 
 many rows."""
 SQLITE_BUSY_SECONDS = 10.0
 """How long a statement waits for another process's write to finish before it fails."""
-SQLITE_CHECKPOINT_SECONDS = 0.2
-"""How often, at most, a process checkpoints the write-ahead log while it writes (on a thread of
-its own: ``lib.inline_sqlite.Checkpointer``). The log holds at most about this long of writes
-beyond what readers still need; SQLite's own rule, a thousand pages, came to a checkpoint every
-few dozen creates, each run inside a commit on the event loop's thread."""
 SQLITE_LOOP_SECONDS = 0.02
 """How long a read outside any transaction may hold the event loop before it moves to a
 worker thread (lib/inline_sqlite.py). A page of a million rows takes a few milliseconds; a
@@ -286,15 +281,10 @@ class Database:
     """The engine and session factory of one app (or CLI command, or worker)."""
 
     def __init__(self, settings: Settings) -> None:
-        path = settings.sqlite_path()
-        self._checkpointer = (
-            inline_sqlite.Checkpointer(str(path), interval=SQLITE_CHECKPOINT_SECONDS)
-            if path is not None
-            else None
-        )
-        turns = inline_sqlite.WriteTurns(self._checkpointer)
+        turns = inline_sqlite.WriteTurns()
         self.engine = make_engine(settings, turns)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        path = settings.sqlite_path()
         self._sqlite_reads: SQLiteReads | None = None
         self._sqlite_writes: SQLiteWrites | None = None
         if path is not None:
@@ -373,8 +363,6 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
-        if self._checkpointer is not None:
-            await asyncio.to_thread(self._checkpointer.close)
         if self._sqlite_reads is not None:
             self._sqlite_reads.close()
         if self._sqlite_writes is not None:

@@ -196,8 +196,6 @@ class SQLiteWrites:
             for pragma in self._pragmas:
                 raw.execute(pragma)
             raw.execute("PRAGMA busy_timeout=0")
-            if self._turns.checkpointer is not None:
-                self._turns.checkpointer.take_over(raw)
             self._raw = raw
         return self._raw
 

@@ -6,7 +6,7 @@ more CPU than the statement itself (an indexed read takes microseconds). This dr
 same interface, as SQLAlchemy's aiosqlite dialect uses it (``async_creator``), and calls
 ``sqlite3`` directly instead.
 
-Running inline asks three things of it that a thread did for free:
+Running inline asks two things of it that a thread did for free:
 
 - **No waiting on the loop's thread.** Within a process, writers take turns on one
   ``asyncio.Lock`` (``WriteTurns``), taken before a connection's first write statement and
@@ -20,10 +20,6 @@ Running inline asks three things of it that a thread did for free:
   interrupts it and it runs again on a worker thread with a connection of its own, where it
   holds nothing but that thread. A write, or a read inside a transaction, cannot move to
   another connection and runs to its end.
-- **No checkpoint on the loop's thread.** SQLite copies its write-ahead log back into the
-  database in whichever commit takes the log past a thousand pages: page writes and two
-  ``fsync``s inside that commit. With a ``Checkpointer``, the connections leave that to it, and
-  it checkpoints on a thread of its own after writes.
 """
 
 from __future__ import annotations
@@ -35,10 +31,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Self, TypeVar, cast
-
-import structlog
-
-log = structlog.get_logger(__name__)
 
 _T = TypeVar("_T")
 _BUSY_FIRST_PAUSE = 0.001
@@ -119,87 +111,12 @@ async def retry_busy(call: Callable[[], _T], seconds: float) -> _T:
         pause = min(pause * 2, _BUSY_LONGEST_PAUSE)
 
 
-class Checkpointer:
-    """The write-ahead log's checkpoints, on a thread and connection of their own.
-
-    SQLite checkpoints in the commit that takes the log past ``wal_autocheckpoint`` pages: it
-    copies the log's pages into the database file and ``fsync``s both files, and on this
-    driver that commit runs on the event loop's thread, which serves nothing meanwhile. A
-    connection this has taken over (``take_over``) leaves its checkpoints to it; after a write
-    transaction ends (``due``), a PASSIVE checkpoint runs here, at most once per
-    ``interval`` seconds. A PASSIVE checkpoint waits for no one: it copies what no reader
-    still needs and leaves the rest to the next one, as SQLite's own would. The thread starts
-    with the first write, so a database that is only read has none.
-    """
-
-    def __init__(self, path: str, *, interval: float) -> None:
-        self._path = path
-        self._interval = interval
-        self._due = threading.Event()
-        self._closing = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @staticmethod
-    def take_over(raw: sqlite3.Connection) -> None:
-        """Turn off ``raw``'s own checkpoints: they are this checkpointer's."""
-        raw.execute("PRAGMA wal_autocheckpoint=0")
-
-    def due(self) -> None:
-        """A write transaction has ended: checkpoint soon. Called on the loop's thread."""
-        if self._due.is_set():
-            return
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="rostra-sqlite-checkpoints", daemon=True
-            )
-            self._thread.start()
-        self._due.set()
-
-    def _run(self) -> None:
-        raw: sqlite3.Connection | None = None
-        failing = False
-        try:
-            while True:
-                self._due.wait()
-                if self._closing.is_set():
-                    return
-                self._due.clear()
-                try:
-                    raw = raw or sqlite3.connect(self._path, check_same_thread=False)
-                    raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error as error:
-                    # The next write asks again; meanwhile the log grows. Logged once, until
-                    # a checkpoint succeeds again.
-                    if not failing:
-                        log.warning("sqlite_checkpoint_failed", error=str(error))
-                    failing = True
-                else:
-                    if failing:
-                        log.info("sqlite_checkpoint_recovered")
-                    failing = False
-                if self._closing.wait(self._interval):
-                    return
-        finally:
-            if raw is not None:
-                raw.close()
-
-    def close(self) -> None:
-        """Stop the thread, after the checkpoint it is running if any. Blocks until then."""
-        self._closing.set()
-        self._due.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-
 class WriteTurns:
     """One process's writers, one at a time: a connection holds the turn from its first write
-    statement until its transaction commits or rolls back. With a ``checkpointer``, the end of
-    each turn tells it a checkpoint is due."""
+    statement until its transaction commits or rolls back."""
 
-    def __init__(self, checkpointer: Checkpointer | None = None) -> None:
+    def __init__(self) -> None:
         self._lock = asyncio.Lock()
-        self.checkpointer = checkpointer
 
     async def take(self, seconds: float) -> None:
         """Wait for the turn; past ``seconds``, fail as a locked database would."""
@@ -214,8 +131,6 @@ class WriteTurns:
 
     def give_back(self) -> None:
         self._lock.release()
-        if self.checkpointer is not None:
-            self.checkpointer.due()
 
 
 class Cursor:
@@ -410,8 +325,7 @@ def connector(
     pragmas: Sequence[str] = (),
 ) -> Callable[[], Any]:
     """An ``async_creator`` for ``create_async_engine``: each call opens one connection to
-    ``path``, runs ``pragmas`` and sets SQLite's own busy wait to none (this driver waits),
-    and its checkpoints to none when ``turns`` has a checkpointer.
+    ``path``, runs ``pragmas`` and sets SQLite's own busy wait to none (this driver waits).
     With a ``budget``, a read outside any transaction that runs past it moves to a thread
     (``path`` must then be a file)."""
 
@@ -420,8 +334,6 @@ def connector(
         for pragma in pragmas:
             raw.execute(pragma)
         raw.execute("PRAGMA busy_timeout=0")
-        if turns.checkpointer is not None:
-            turns.checkpointer.take_over(raw)
         return Connection(raw, path=path, turns=turns, busy_seconds=busy_seconds, budget=budget)
 
     return connect
